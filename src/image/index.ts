@@ -1,0 +1,3 @@
+export * from './digest.js';
+export * from './mediatypes.js';
+export * from './types.js';

@@ -1,0 +1,3 @@
+// Public library API. Grows as modules land.
+export { TsbuildError, type ErrorCode } from './util/errors.js';
+export * from './image/index.js';

@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './abort.js';
+export * from './limit.js';
+export * from './fs.js';
