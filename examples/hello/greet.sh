@@ -1,0 +1,1 @@
+echo "hello from tsbuild, built on $(uname -s) as uid $(id -u)"
