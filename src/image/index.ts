@@ -1,3 +1,4 @@
 export * from './digest.js';
 export * from './mediatypes.js';
 export * from './types.js';
+export * from './manifest.js';

@@ -1,0 +1,132 @@
+/* Per-run cgroups named tsbuild-<launcher pid>-<launcher starttime>, created next to the
+ * launcher's own cgroup (v1: in memory, pids, cpu; v2: one unified group). The name lets
+ * cleanupStale() tell a crashed run's leftovers from a live one. */
+#ifndef SB_CGROUP_H
+#define SB_CGROUP_H
+#include "sb_spec.h"
+#include <dirent.h>
+
+#define CG_ROOT "/sys/fs/cgroup"
+
+struct cgroups {
+  int v2;
+  size_t n;
+  char dirs[3][PATH_MAX];
+  char memory[PATH_MAX]; /* the dir holding memory.* files, "" if none */
+};
+
+/* Our own cgroup path for a v1 controller (or the v2 path when ctrl is ""). */
+static int own_cgroup(const char *ctrl, char *out, size_t cap) {
+  char buf[8192];
+  if (read_small("/proc/self/cgroup", buf, sizeof buf) < 0) return -1;
+  for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) continue;
+    *c2 = 0;
+    char *list = c1 + 1;
+    int match = !*ctrl ? !*list : 0;
+    for (char *s2 = NULL, *c = *ctrl ? strtok_r(list, ",", &s2) : NULL; c; c = strtok_r(NULL, ",", &s2))
+      if (!strcmp(c, ctrl)) match = 1;
+    if (match) {
+      snprintf(out, cap, "%s", strcmp(c2 + 1, "/") ? c2 + 1 : "");
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int cg_set(const char *dir, const char *file, long long v, const char *fmt) {
+  char path[PATH_MAX + 64], val[64];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  snprintf(val, sizeof val, fmt, v);
+  return write_file(path, val);
+}
+
+static int cg_make(struct cgroups *cg, const char *ctrl_dir, const char *own, const char *name) {
+  char *d = cg->dirs[cg->n];
+  snprintf(d, PATH_MAX, "%s%s/%s", ctrl_dir, own, name);
+  if (mkdir(d, 0755) && errno != EEXIST) return -1;
+  cg->n++;
+  return 0;
+}
+
+/* Creates the groups and writes limits; a requested limit whose controller is missing is fatal. */
+static void cg_setup(const struct sb_spec *s, struct cgroups *cg, const char *name) {
+  memset(cg, 0, sizeof *cg);
+  char own[PATH_MAX];
+  struct stat st;
+  if (stat(CG_ROOT "/cgroup.controllers", &st) == 0) {
+    cg->v2 = 1;
+    if (own_cgroup("", own, sizeof own)) own[0] = 0;
+    char sub[PATH_MAX + 64];
+    snprintf(sub, sizeof sub, CG_ROOT "%s/cgroup.subtree_control", own);
+    write_file(sub, "+memory +pids +cpu"); /* may fail (processes in our group); limits then fail below */
+    if (cg_make(cg, CG_ROOT, own, name)) {
+      if (s->memory >= 0 || s->pids >= 0 || s->cpu_quota >= 0) die("creating cgroup %s: %m", cg->dirs[0]);
+      return;
+    }
+    snprintf(cg->memory, sizeof cg->memory, "%s", cg->dirs[0]);
+    if (s->memory >= 0) {
+      if (cg_set(cg->dirs[0], "memory.max", s->memory, "%lld")) die("setting memory limit: %m");
+      cg_set(cg->dirs[0], "memory.swap.max", 0, "%lld"); /* absent without swap accounting */
+    }
+    if (s->pids >= 0 && cg_set(cg->dirs[0], "pids.max", s->pids, "%lld")) die("setting pids limit: %m");
+    if (s->cpu_quota >= 0 && cg_set(cg->dirs[0], "cpu.max", s->cpu_quota, "%lld 100000")) die("setting cpu limit: %m");
+    return;
+  }
+  static const char *const ctrls[] = {"memory", "pids", "cpu"};
+  const long long want[] = {s->memory, s->pids, s->cpu_quota};
+  for (size_t i = 0; i < 3; i++) {
+    char ctrl_dir[PATH_MAX];
+    snprintf(ctrl_dir, sizeof ctrl_dir, CG_ROOT "/%s", ctrls[i]);
+    if (own_cgroup(ctrls[i], own, sizeof own) || stat(ctrl_dir, &st) || cg_make(cg, ctrl_dir, own, name)) {
+      if (want[i] >= 0) die("cgroup controller %s unavailable for the %s limit", ctrls[i], ctrls[i]);
+      continue;
+    }
+    const char *d = cg->dirs[cg->n - 1];
+    int rc = 0;
+    if (i == 0) {
+      snprintf(cg->memory, sizeof cg->memory, "%s", d);
+      if (want[0] >= 0) {
+        rc = cg_set(d, "memory.limit_in_bytes", want[0], "%lld");
+        cg_set(d, "memory.memsw.limit_in_bytes", want[0], "%lld"); /* absent without swap accounting */
+        cg_set(d, "memory.swappiness", 0, "%lld");
+      }
+    } else if (i == 1 && want[1] >= 0) rc = cg_set(d, "pids.max", want[1], "%lld");
+    else if (i == 2 && want[2] >= 0)
+      rc = cg_set(d, "cpu.cfs_period_us", 100000, "%lld") || cg_set(d, "cpu.cfs_quota_us", want[2], "%lld");
+    if (rc) die("setting %s limit: %m", ctrls[i]);
+  }
+}
+
+static void cg_join(const struct cgroups *cg, pid_t pid) {
+  for (size_t i = 0; i < cg->n; i++)
+    if (cg_set(cg->dirs[i], "cgroup.procs", pid, "%lld")) die("joining cgroup %s: %m", cg->dirs[i]);
+}
+
+/* The kernel's oom_kill counter for the group (memory.oom_control on v1, memory.events on v2). */
+static int cg_oom_killed(const struct cgroups *cg) {
+  if (!cg->memory[0]) return 0;
+  char path[PATH_MAX + 32], buf[4096];
+  snprintf(path, sizeof path, "%s/%s", cg->memory, cg->v2 ? "memory.events" : "memory.oom_control");
+  if (read_small(path, buf, sizeof buf) < 0) return 0;
+  char *p = strstr(buf, "oom_kill ");
+  return p && strtoll(p + 9, NULL, 10) > 0;
+}
+
+/* Kills whatever is left in the groups (nothing, normally: the pid namespace is gone) and removes them. */
+static void cg_remove(const struct cgroups *cg) {
+  for (size_t i = 0; i < cg->n; i++) {
+    for (int tries = 0; tries < 200; tries++) {
+      if (rmdir(cg->dirs[i]) == 0 || errno == ENOENT) break;
+      char path[PATH_MAX + 32], buf[8192];
+      snprintf(path, sizeof path, "%s/cgroup.procs", cg->dirs[i]);
+      if (read_small(path, buf, sizeof buf) > 0)
+        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+          kill((pid_t)atoi(l), SIGKILL);
+      usleep(10000);
+    }
+  }
+}
+
+#endif

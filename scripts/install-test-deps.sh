@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs the real services and tools the test suite drives (registry, skopeo, umoci, TLS tools).
+# Idempotent: only missing commands are installed, and `apt-get update` runs only when needed.
+set -euo pipefail
+
+# command -> Debian package
+declare -A PKG=(
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [umoci]=umoci
+  [openssl]=openssl
+  [htpasswd]=apache2-utils
+  [busybox]=busybox-static
+  [newuidmap]=uidmap
+  [tmux]=tmux
+)
+
+missing=()
+for cmd in "${!PKG[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing+=("${PKG[$cmd]}")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-test-deps: all test dependencies present"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-deps: missing packages (${missing[*]}) and apt-get is not available" >&2
+  exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-test-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-test-deps: installing ${missing[*]}"
+if ! $SUDO apt-get update -q; then
+  echo "install-test-deps: apt-get update failed" >&2
+  exit 1
+fi
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  echo "install-test-deps: apt-get install failed for: ${missing[*]}" >&2
+  exit 1
+fi
+
+for cmd in "${!PKG[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    echo "install-test-deps: '$cmd' still missing after install (package ${PKG[$cmd]})" >&2
+    exit 1
+  fi
+done
+echo "install-test-deps: done"

@@ -1,0 +1,166 @@
+/**
+ * The build context: a host directory seen through .dockerignore. Resolves COPY/ADD sources
+ * (wildcards, top-level symlinks followed *inside* the context), walks them, and computes the
+ * content digest that goes into cache keys. File digests are memoised by (dev, ino, size, mtime,
+ * ctime) so a warm build over a large context reads metadata only.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, type BigIntStats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { errnoCode, TsbuildError } from '../util/errors.js';
+import { hasWildcard, matchComponent } from './match.js';
+
+export interface IgnoreLike {
+  ignores(relPath: string): boolean;
+  mayMatchInside?(dirRelPath: string): boolean;
+}
+
+export interface StatMemo {
+  get(key: string): string | undefined;
+  set(key: string, digest: string): void;
+}
+
+/** One file-system entry selected for a copy; `rel` is relative to the context root, no leading slash. */
+export interface ContextEntry {
+  rel: string;
+  hostPath: string;
+  stat: BigIntStats;
+}
+
+const MAX_LINKS = 40;
+
+export class BuildContext {
+  readonly dir: string;
+  readonly #ignore: IgnoreLike | undefined;
+  readonly #memo: StatMemo | undefined;
+
+  constructor(dir: string, options: { ignore?: IgnoreLike | undefined; memo?: StatMemo | undefined } = {}) {
+    this.dir = dir;
+    this.#ignore = options.ignore;
+    this.#memo = options.memo;
+  }
+
+  isIgnored(rel: string): boolean {
+    return rel !== '' && (this.#ignore?.ignores(rel) ?? false);
+  }
+
+  /**
+   * Expands one COPY source into the entries it names. Non-wildcard sources that do not exist
+   * (or are ignored) are an error; wildcards may match nothing, as in BuildKit.
+   */
+  async resolveSource(source: string): Promise<ContextEntry[]> {
+    const parts = normaliseSource(source);
+    if (!parts.some(hasWildcard)) {
+      const entry = await this.#lookup(parts, source);
+      if (entry === undefined) throw notFound(source);
+      return [entry];
+    }
+    let candidates: string[][] = [[]];
+    for (const part of parts) {
+      const next: string[][] = [];
+      for (const prefix of candidates) {
+        if (!hasWildcard(part)) {
+          next.push([...prefix, part]);
+          continue;
+        }
+        const dir = await this.#lookup(prefix, source);
+        if (dir === undefined || !dir.stat.isDirectory()) continue;
+        for (const name of (await readdir(dir.hostPath)).sort()) {
+          if (matchComponent(part, name)) next.push([...prefix, name]);
+        }
+      }
+      candidates = next;
+    }
+    const out: ContextEntry[] = [];
+    for (const c of candidates) {
+      const entry = await this.#lookup(c, source);
+      if (entry !== undefined) out.push(entry);
+    }
+    return out;
+  }
+
+  /** Recursively lists a directory entry's descendants (not itself), sorted, ignore rules applied. */
+  async *walk(dir: ContextEntry, signal?: AbortSignal): AsyncGenerator<ContextEntry> {
+    const names = (await readdir(dir.hostPath)).sort();
+    for (const name of names) {
+      signal?.throwIfAborted();
+      const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+      const hostPath = join(dir.hostPath, name);
+      const stat = await lstat(hostPath, { bigint: true });
+      if (stat.isDirectory()) {
+        if (this.isIgnored(rel) && !(this.#ignore?.mayMatchInside?.(rel) ?? false)) continue;
+        if (!this.isIgnored(rel)) yield { rel, hostPath, stat };
+        yield* this.walk({ rel, hostPath, stat }, signal);
+      } else if (!this.isIgnored(rel)) {
+        yield { rel, hostPath, stat };
+      }
+    }
+  }
+
+  /** sha256 of a regular file's content, memoised by stat identity. */
+  async fileDigest(entry: ContextEntry, signal?: AbortSignal): Promise<string> {
+    const s = entry.stat;
+    const key = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    const known = this.#memo?.get(key);
+    if (known !== undefined) return known;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(entry.hostPath, { signal })) hash.update(chunk as Buffer);
+    const digest = `sha256:${hash.digest('hex')}`;
+    this.#memo?.set(key, digest);
+    return digest;
+  }
+
+  /** Follows symlinks in every component, staying inside the context root (securejoin). */
+  async #lookup(parts: string[], source: string): Promise<ContextEntry | undefined> {
+    const pending = [...parts];
+    const resolved: string[] = [];
+    let links = 0;
+    let stat: BigIntStats | undefined = await lstat(this.dir, { bigint: true });
+    while (pending.length > 0) {
+      const name = pending.shift() as string;
+      if (name === '..') {
+        resolved.pop();
+        continue;
+      }
+      const hostPath = join(this.dir, ...resolved, name);
+      try {
+        stat = await lstat(hostPath, { bigint: true });
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+        throw err;
+      }
+      if (stat.isSymbolicLink()) {
+        if (++links > MAX_LINKS) throw new TsbuildError('CONTEXT', `too many symbolic links resolving ${source}`);
+        const target = await readlink(hostPath);
+        if (target.startsWith('/')) resolved.length = 0;
+        pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+        continue;
+      }
+      resolved.push(name);
+    }
+    const rel = resolved.join('/');
+    if (this.isIgnored(rel)) return undefined;
+    return { rel, hostPath: join(this.dir, ...resolved), stat };
+  }
+}
+
+/** Cleans a COPY source; refuses anything that climbs out of the context (`COPY ../x`). */
+export function normaliseSource(source: string): string[] {
+  const cleaned = posix.normalize(`/${source}`);
+  const rawDepth = source.split('/').reduce((depth, part) => {
+    if (depth < 0) return depth;
+    if (part === '..') return depth - 1;
+    return part === '' || part === '.' ? depth : depth + 1;
+  }, 0);
+  if (rawDepth < 0 && !source.startsWith('/')) {
+    throw new TsbuildError('CONTEXT', `forbidden path outside the build context: ${source}`);
+  }
+  return cleaned.split('/').filter((p) => p !== '');
+}
+
+function notFound(source: string): TsbuildError {
+  return new TsbuildError('CONTEXT', `"${posix.normalize(`/${source}`)}": not found in the build context`, {
+    hint: 'check the path and that .dockerignore does not exclude it',
+  });
+}

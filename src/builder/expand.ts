@@ -1,0 +1,47 @@
+/**
+ * Dispatch-time expansion: the stage's ENV wins over ARGs of the same name (docker semantics),
+ * and every variable a step reads is recorded so the cache key and the unused-build-arg
+ * warning see exactly what it consumed.
+ */
+import type { ImageConfig } from '../image/index.js';
+import { DockerfileError } from '../parser/errors.js';
+import { expandWordWithMatches, expandWords } from '../parser/shell/index.js';
+import type { Location } from '../parser/types.js';
+import { envOf } from './state.js';
+
+export class Expander {
+  readonly used = new Set<string>();
+  readonly #env: Map<string, string>;
+  readonly #escape: '\\' | '`';
+  readonly #location: Location;
+
+  constructor(config: ImageConfig, args: Map<string, string>, escape: '\\' | '`', location: Location) {
+    this.#env = new Map([...[...args].filter(([, v]) => v !== '\u0000unset'), ...envOf(config)]);
+    this.#escape = escape;
+    this.#location = location;
+  }
+
+  word(text: string): string {
+    try {
+      const r = expandWordWithMatches(text, this.#env, { escape: this.#escape });
+      for (const m of r.matched) this.used.add(m);
+      return r.result;
+    } catch (err) {
+      throw located(err, this.#location);
+    }
+  }
+
+  words(text: string): string[] {
+    try {
+      this.word(text);
+      return expandWords(text, this.#env, { escape: this.#escape });
+    } catch (err) {
+      throw located(err, this.#location);
+    }
+  }
+}
+
+function located(err: unknown, loc: Location): unknown {
+  if (err instanceof DockerfileError) return err.withLocation({ file: loc.file, line: loc.startLine, endLine: loc.endLine });
+  return err;
+}

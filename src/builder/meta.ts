@@ -1,0 +1,122 @@
+/**
+ * Metadata instructions: pure edits of the image config (no layer). Values arrive already
+ * expanded. Each returns the history `created_by` text BuildKit writes for it.
+ */
+import type { HealthConfig, ImageConfig } from '../image/index.js';
+import { setEnv } from './state.js';
+
+export function applyEnv(config: ImageConfig, pairs: { key: string; value: string }[]): string {
+  for (const { key, value } of pairs) setEnv(config, key, value);
+  return `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
+}
+
+export function applyLabel(config: ImageConfig, pairs: { key: string; value: string }[]): string {
+  const cc = (config.config ??= {});
+  cc.Labels ??= {};
+  for (const { key, value } of pairs) cc.Labels[key] = value;
+  return `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
+}
+
+export function applyExpose(config: ImageConfig, ports: string[]): string {
+  const cc = (config.config ??= {});
+  cc.ExposedPorts ??= {};
+  const added: string[] = [];
+  for (const raw of ports) {
+    const port = raw.includes('/') ? raw.toLowerCase() : `${raw}/tcp`;
+    cc.ExposedPorts[port] = {};
+    added.push(port);
+  }
+  return `EXPOSE [${added.join(' ')}]`;
+}
+
+export function applyVolume(config: ImageConfig, paths: string[]): string {
+  const cc = (config.config ??= {});
+  cc.Volumes ??= {};
+  for (const p of paths) cc.Volumes[p] = {};
+  return `VOLUME [${paths.join(' ')}]`;
+}
+
+export function applyUser(config: ImageConfig, user: string): string {
+  (config.config ??= {}).User = user;
+  return `USER ${user}`;
+}
+
+export function applyWorkdir(config: ImageConfig, dir: string): string {
+  (config.config ??= {}).WorkingDir = dir;
+  return `WORKDIR ${dir}`;
+}
+
+/** Exec-form arrays pass through; shell form wraps with the stage's SHELL. */
+export function commandArgs(form: 'shell' | 'exec', command: string | string[], shell: string[]): string[] {
+  return form === 'exec' && Array.isArray(command) ? command : [...shell, typeof command === 'string' ? command : command.join(' ')];
+}
+
+export function applyCmd(config: ImageConfig, args: string[]): string {
+  const cc = (config.config ??= {});
+  cc.Cmd = args;
+  cc.ArgsEscaped = true;
+  return `CMD ${goQuoteList(args)}`;
+}
+
+/** Setting ENTRYPOINT resets a CMD inherited from the base image (docker semantics). */
+export function applyEntrypoint(config: ImageConfig, args: string[], cmdSetInStage: boolean): string {
+  const cc = (config.config ??= {});
+  cc.Entrypoint = args.length === 0 ? null : args;
+  if (!cmdSetInStage) cc.Cmd = null;
+  return `ENTRYPOINT ${goQuoteList(args)}`;
+}
+
+export function applyShell(config: ImageConfig, shell: string[]): string {
+  (config.config ??= {}).Shell = shell;
+  return `SHELL [${shell.join(' ')}]`;
+}
+
+export function applyStopSignal(config: ImageConfig, signal: string): string {
+  (config.config ??= {}).StopSignal = signal;
+  return `STOPSIGNAL ${signal}`;
+}
+
+/** ONBUILD only records the trigger; BuildKit writes no history entry for it. */
+export function applyOnbuild(config: ImageConfig, expression: string): void {
+  const cc = (config.config ??= {});
+  cc.OnBuild = [...(cc.OnBuild ?? []), expression];
+}
+
+export function applyMaintainer(config: ImageConfig, name: string): string {
+  config.author = name;
+  return `MAINTAINER ${name}`;
+}
+
+export function applyHealthcheck(config: ImageConfig, health: HealthConfig): string {
+  (config.config ??= {}).Healthcheck = health;
+  const d = (ns: number | undefined): string => formatGoDuration(ns ?? 0);
+  return `HEALTHCHECK {Test:[${(health.Test ?? []).join(' ')}] Interval:${d(health.Interval)} Timeout:${d(health.Timeout)} StartPeriod:${d(health.StartPeriod)} StartInterval:${d(health.StartInterval)} Retries:${health.Retries ?? 0}}`;
+}
+
+/** Parses Go durations like `30s`, `1m30s`, `500ms` into nanoseconds. */
+export function parseGoDuration(text: string): number {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  let consumed = 0;
+  for (const m of text.matchAll(re)) {
+    total += Number(m[1]) * (unit[m[2] as string] ?? 0);
+    consumed += m[0].length;
+  }
+  if (text === '0') return 0;
+  if (consumed !== text.length || text.length === 0) throw new RangeError(`invalid duration ${JSON.stringify(text)}`);
+  return Math.round(total);
+}
+
+export function formatGoDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const h = Math.floor(ns / 3600e9);
+  const m = Math.floor((ns % 3600e9) / 60e9);
+  const s = (ns % 60e9) / 1e9;
+  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${s}s`;
+}
+
+/** Go's `%q` of a []string: `["a" "b"]`. */
+export function goQuoteList(items: string[]): string {
+  return `[${items.map((i) => JSON.stringify(i)).join(' ')}]`;
+}

@@ -1,0 +1,233 @@
+/**
+ * Build planning: meta ARGs resolved (defaults + --build-arg), FROM expanded, the stage graph
+ * (FROM <stage>, COPY --from, RUN --mount from=), --target, pruning to what the target needs,
+ * independent stages grouped for parallel execution. Pure: no I/O.
+ */
+import { DockerfileError } from '../parser/errors.js';
+import { expandWordWithMatches } from '../parser/shell/index.js';
+import { suggest } from '../parser/suggest.js';
+import type { Dockerfile, Instruction, Location, Stage } from '../parser/types.js';
+import { type Platform, parsePlatform, platformArgs, proxyArgNames } from './plan-platform.js';
+
+export { type Platform, formatPlatform, parsePlatform, platformArgs, proxyArgNames } from './plan-platform.js';
+
+export interface PlanOptions {
+  buildArgs?: Record<string, string>;
+  /** Stage name, case-insensitive. Default: the last stage. */
+  target?: string;
+  /** Target platform (default linux/amd64). */
+  platform?: Platform;
+  /** Platform of the machine running the build (default linux/amd64). */
+  buildPlatform?: Platform;
+}
+
+export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
+
+export interface PlannedStage {
+  index: number;
+  name?: string;
+  stage: Stage;
+  base: StageBase;
+  /** The FROM image text after meta-ARG expansion. */
+  baseText: string;
+  platform: Platform;
+  instructions: Instruction[];
+  /** Stage indices this stage needs (FROM, COPY --from, RUN --mount from=), sorted. */
+  dependencies: number[];
+  /** Images referenced by COPY --from / RUN --mount from= that are not stages. */
+  imageRefs: string[];
+}
+
+export interface BuildPlan {
+  /** Meta ARG values after --build-arg overrides; undefined = declared without a value. */
+  metaArgs: Map<string, string | undefined>;
+  /** Predefined TARGET and BUILD platform ARGs. */
+  predefinedArgs: Map<string, string>;
+  /** Proxy build-args given (usable by RUN without being declared). */
+  proxyArgs: Map<string, string>;
+  buildArgs: Record<string, string>;
+  platform: Platform;
+  buildPlatform: Platform;
+  stages: PlannedStage[];
+  target: number;
+  /** Stages the target needs, dependencies first, target last. */
+  stagesToBuild: number[];
+  /** stagesToBuild in waves: every stage depends only on stages of earlier waves. */
+  parallelGroups: number[][];
+  /** --build-arg names no ARG consumes (warning). */
+  unusedBuildArgs: string[];
+  stageIndexByRef(ref: string): number | undefined;
+}
+
+const defaultPlatform: Platform = { os: 'linux', architecture: 'amd64' };
+
+function err(message: string, loc?: Location, hint?: string): DockerfileError {
+  return new DockerfileError(message, {
+    ...(loc === undefined ? {} : { file: loc.file, line: loc.startLine, endLine: loc.endLine }),
+    ...(hint === undefined ? {} : { suggestion: hint }),
+  });
+}
+
+function expand(word: string, env: Map<string, string>, escape: '\\' | '`', loc: Location): string {
+  try {
+    return expandWordWithMatches(word, env, { escape }).result;
+  } catch (e) {
+    if (e instanceof DockerfileError) throw e.withLocation({ file: loc.file, line: loc.startLine, endLine: loc.endLine });
+    throw e;
+  }
+}
+
+export function planBuild(df: Dockerfile, options: PlanOptions = {}): BuildPlan {
+  const buildArgs = options.buildArgs ?? {};
+  const platform = options.platform ?? defaultPlatform;
+  const buildPlatform = options.buildPlatform ?? defaultPlatform;
+  const escape = df.directives.escape;
+  if (df.stages.length === 0) throw err('the Dockerfile has no FROM instruction (no build stage)', { file: df.file, startLine: 0, endLine: 0 });
+
+  const predefinedArgs = platformArgs(platform, buildPlatform);
+  // Global scope for FROM lines: predefined ARGs, then meta ARGs in order.
+  const global = new Map(predefinedArgs);
+  const metaArgs = new Map<string, string | undefined>();
+  for (const inst of df.metaArgs) {
+    for (const a of inst.args) {
+      let value: string | undefined;
+      if (Object.hasOwn(buildArgs, a.key)) value = buildArgs[a.key];
+      else if (a.value !== undefined) value = expand(a.value, global, escape, inst.location);
+      metaArgs.set(a.key, value);
+      if (value !== undefined) global.set(a.key, value);
+    }
+  }
+
+  const byName = new Map<string, number>();
+  const stages: PlannedStage[] = df.stages.map((st) => {
+    const baseText = expand(st.from.image, global, escape, st.from.location);
+    if (baseText === '') throw err(`base name (${st.from.image}) should not be blank`, st.from.location);
+    const prev = byName.get(baseText.toLowerCase());
+    const base: StageBase = prev !== undefined ? { kind: 'stage', index: prev } : baseText === 'scratch' ? { kind: 'scratch' } : { kind: 'image', ref: baseText };
+    let stagePlatform = platform;
+    if (st.from.platform !== undefined) {
+      const spec = expand(st.from.platform, global, escape, st.from.location);
+      try {
+        stagePlatform = parsePlatform(spec, platform);
+      } catch (e) {
+        throw e instanceof DockerfileError ? e.withLocation({ file: st.from.location.file, line: st.from.location.startLine }) : e;
+      }
+    }
+    if (st.name !== undefined) byName.set(st.name, st.index);
+    return {
+      index: st.index, ...(st.name === undefined ? {} : { name: st.name }), stage: st, base, baseText,
+      platform: stagePlatform, instructions: st.instructions, dependencies: [], imageRefs: [],
+    };
+  });
+
+  const stageIndexByRef = (ref: string): number | undefined => byName.get(ref.toLowerCase());
+  for (const ps of stages) linkDependencies(ps, stages, stageIndexByRef, global, escape);
+
+  const target = resolveTarget(options.target, stages, stageIndexByRef);
+  const stagesToBuild = topoOrder(target, stages);
+  const needed = new Set(stagesToBuild);
+  const proxyArgs = new Map(Object.entries(buildArgs).filter(([k]) => proxyArgNames.has(k)));
+  return {
+    metaArgs, predefinedArgs, proxyArgs, buildArgs, platform, buildPlatform, stages, target, stagesToBuild,
+    parallelGroups: waves(stagesToBuild, stages),
+    unusedBuildArgs: unusedArgs(buildArgs, df, stages.filter((s) => needed.has(s.index))),
+    stageIndexByRef,
+  };
+}
+
+function linkDependencies(ps: PlannedStage, stages: PlannedStage[], byRef: (r: string) => number | undefined, global: Map<string, string>, escape: '\\' | '`'): void {
+  const deps = new Set<number>();
+  const images = new Set<string>();
+  if (ps.base.kind === 'stage') deps.add(ps.base.index);
+  const visit = (inst: Instruction): void => {
+    if (inst.kind === 'COPY' && inst.from !== undefined) {
+      const from = expand(inst.from, global, escape, inst.location);
+      if (/^\d+$/.test(from)) {
+        const idx = Number(from);
+        if (idx >= stages.length) throw err(`invalid stage index ${from}`, inst.location);
+        deps.add(idx);
+      } else {
+        const idx = byRef(from);
+        if (idx !== undefined) deps.add(idx);
+        else images.add(from);
+      }
+    } else if (inst.kind === 'RUN') {
+      for (const m of inst.mounts) {
+        if (m.from === undefined || m.from === '' || m.type === 'secret' || m.type === 'ssh') continue;
+        const idx = byRef(m.from);
+        if (idx !== undefined) deps.add(idx);
+        else images.add(m.from);
+      }
+    }
+  };
+  ps.instructions.forEach(visit);
+  ps.dependencies = [...deps].sort((a, b) => a - b);
+  ps.imageRefs = [...images];
+}
+
+function resolveTarget(target: string | undefined, stages: PlannedStage[], byRef: (r: string) => number | undefined): number {
+  if (target === undefined || target === '') return stages.length - 1;
+  const idx = byRef(target);
+  if (idx !== undefined) return idx;
+  const names = stages.flatMap((s) => (s.name === undefined ? [] : [s.name]));
+  const hint = names.length === 0 ? 'no stage has a name' : `stages: ${names.join(', ')}`;
+  const e = new DockerfileError(`target stage "${target}" could not be found (${hint})`, {
+    ...(suggest(target, names, false) === undefined ? {} : { suggestion: suggest(target, names, false) as string }),
+  });
+  throw e;
+}
+
+/** Dependencies-first order of what `target` needs; rejects cycles. */
+function topoOrder(target: number, stages: PlannedStage[]): number[] {
+  const state = new Map<number, 'visiting' | 'done'>();
+  const order: number[] = [];
+  const visit = (i: number, path: number[]): void => {
+    const s = state.get(i);
+    if (s === 'done') return;
+    const ps = stages[i] as PlannedStage;
+    if (s === 'visiting') {
+      const loc = ps.stage.from.location;
+      throw err(`circular dependency detected on stage: ${ps.name ?? `stage-${i}`}`, loc);
+    }
+    state.set(i, 'visiting');
+    for (const d of ps.dependencies) visit(d, [...path, i]);
+    state.set(i, 'done');
+    order.push(i);
+  };
+  visit(target, []);
+  return order;
+}
+
+function waves(order: number[], stages: PlannedStage[]): number[][] {
+  const level = new Map<number, number>();
+  for (const i of order) {
+    const deps = (stages[i] as PlannedStage).dependencies;
+    level.set(i, deps.length === 0 ? 0 : Math.max(...deps.map((d) => (level.get(d) ?? 0) + 1)));
+  }
+  const groups: number[][] = [];
+  for (const i of order) (groups[level.get(i) ?? 0] ??= []).push(i);
+  return groups;
+}
+
+function unusedArgs(buildArgs: Record<string, string>, df: Dockerfile, needed: PlannedStage[]): string[] {
+  const consumed = new Set<string>();
+  for (const inst of df.metaArgs) for (const a of inst.args) consumed.add(a.key);
+  const scan = (inst: Instruction): void => {
+    if (inst.kind === 'ARG') for (const a of inst.args) consumed.add(a.key);
+    else if (inst.kind === 'ONBUILD') scan(inst.instruction);
+  };
+  for (const ps of needed) ps.instructions.forEach(scan);
+  return Object.keys(buildArgs).filter((k) => !consumed.has(k) && !proxyArgNames.has(k) && !k.startsWith('BUILDKIT_')).sort();
+}
+
+/**
+ * The value an `ARG key[=default]` inside a stage takes (BuildKit dispatchArg): --build-arg wins;
+ * then the default (the caller expands it with the stage env); a bare `ARG key` inherits the meta
+ * ARG or predefined ARG of that name.
+ */
+export function stageArgValue(plan: BuildPlan, key: string, hasDefault: boolean): { value?: string; useDefault: boolean } {
+  if (Object.hasOwn(plan.buildArgs, key)) return { value: plan.buildArgs[key] as string, useDefault: false };
+  if (hasDefault) return { useDefault: true };
+  const meta = plan.metaArgs.has(key) ? plan.metaArgs.get(key) : plan.predefinedArgs.get(key);
+  return meta === undefined ? { useDefault: false } : { value: meta, useDefault: false };
+}

@@ -1,0 +1,61 @@
+/**
+ * The value that flows through one stage: the image config being edited, its layers (blob
+ * descriptor + diffID + snapshot dir), and the chain cache key. Each step returns a new state.
+ */
+import type { Descriptor, ImageConfig, Digest } from '../image/index.js';
+
+export interface LayerRef {
+  diffId: Digest;
+  /** The blob in the store: compressed for pulled layers, the uncompressed tar for built ones. */
+  descriptor: Descriptor;
+}
+
+export interface StageState {
+  config: ImageConfig;
+  layers: LayerRef[];
+  /** Chain key: the base image digest, then each step's cache key. */
+  key: string;
+  /** Build args declared in this stage (name → value), visible to RUN and expansion. */
+  args: Map<string, string>;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function emptyConfig(platform: { os: string; architecture: string; variant?: string }): ImageConfig {
+  return {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
+    config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' },
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+}
+
+/** A deep copy, so steps never mutate a state another stage (or the cache) still holds. */
+export function cloneState(state: StageState): StageState {
+  return {
+    config: structuredClone(state.config),
+    layers: state.layers.map((l) => ({ diffId: l.diffId, descriptor: { ...l.descriptor } })),
+    key: state.key,
+    args: new Map(state.args),
+  };
+}
+
+export function envOf(config: ImageConfig): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const kv of config.config?.Env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return env;
+}
+
+export function setEnv(config: ImageConfig, key: string, value: string): void {
+  const cc = (config.config ??= {});
+  const env = cc.Env ?? [];
+  const i = env.findIndex((kv) => kv.startsWith(`${key}=`));
+  if (i >= 0) env[i] = `${key}=${value}`;
+  else env.push(`${key}=${value}`);
+  cc.Env = env;
+}

@@ -1,0 +1,187 @@
+/**
+ * RUN: argv from shell/exec form (and heredocs), env from config + ARGs, mounts validated on the
+ * host side, then the sandbox runs it over the snapshot chain and the upper dir becomes the
+ * layer (committed, then adopted as its own snapshot: no second extraction).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MediaType } from '../image/index.js';
+import { commitLayer } from '../layers/index.js';
+import type { RunInstruction, RunMount } from '../parser/types.js';
+import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
+import { TsbuildError } from '../util/errors.js';
+import type { Expander } from './expand.js';
+import { envOf, type StageState } from './state.js';
+import { historyEntry, shellOf, UNSET_ARG, visibleArgs, type Prepared, type StepEnv } from './steps.js';
+
+const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
+const OUTPUT_TAIL_LINES = 20;
+
+export function runArgv(ins: RunInstruction, state: StageState): { argv: string[]; files: { name: string; data: string }[] } {
+  if (ins.form === 'exec') return { argv: ins.command, files: [] };
+  const shell = shellOf(state);
+  const only = ins.heredocs.length === 1 ? ins.heredocs[0] : undefined;
+  if (only !== undefined && /^<<-?(["']?)[^\s]+\1\s*$/.test(ins.command.trim())) {
+    // `RUN <<EOF`: the body is the script; a `#!` script is mounted as a file and executed.
+    if (only.content.startsWith('#!')) return { argv: [...shell, `/dev/pipes/${only.name}`], files: [{ name: only.name, data: only.content }] };
+    return { argv: [...shell, only.content], files: [] };
+  }
+  let cmd = ins.command;
+  for (const h of ins.heredocs) cmd += `\n${h.rawContent}${h.name}`;
+  return { argv: [...shell, cmd], files: [] };
+}
+
+/** BuildKit's history text: `|N K=V ... argv` when the stage declared ARGs. */
+function runCommandString(argv: string[], state: StageState): string {
+  const env = envOf(state.config);
+  const args = [...state.args].map(([k, v]) => `${k}=${env.get(k) ?? (v === UNSET_ARG ? '' : v)}`);
+  return [...(args.length > 0 ? [`|${args.length}`, ...args] : []), ...argv].join(' ');
+}
+
+function runEnv(state: StageState, buildArgs: Record<string, string>): string[] {
+  const env = new Map([...visibleArgs(state), ...envOf(state.config)]);
+  for (const [k, v] of Object.entries(buildArgs)) {
+    if (PROXY_ARGS.includes(k.toLowerCase())) {
+      env.set(k.toLowerCase(), v);
+      env.set(k.toUpperCase(), v);
+    }
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv, x: Expander): Prepared {
+  const { argv, files } = runArgv(ins, state);
+  const cc = state.config.config ?? {};
+  const processEnv = runEnv(state, env.buildArgs);
+  const network = ins.network === 'default' ? env.network : ins.network;
+  const mounts = ins.mounts.map((m) => expandMount(m, x));
+  const user = cc.User ?? '';
+  const cwd = cc.WorkingDir !== undefined && cc.WorkingDir !== '' ? cc.WorkingDir : '/';
+  const proxyFree = processEnv.filter((e) => !PROXY_ARGS.includes((e.split('=')[0] ?? '').toLowerCase())).sort();
+  const inputs = {
+    parent: state.key,
+    platform: `${env.platform.os}/${env.platform.architecture}`,
+    instruction: `RUN ${JSON.stringify(argv)}`,
+    env: proxyFree,
+    extra: { user, cwd, network, mounts: JSON.stringify(mounts) },
+  };
+  const apply = async (): Promise<import('./steps.js').StepDelta> => {
+    const workRoot = await mkdtemp(join(env.store.tmpDir, 'run-'));
+    const lowerDirs = [...state.layers].reverse().map((l) => env.store.snapshots.path(l.diffId));
+    const output: string[] = [];
+    const keep = (chunk: Buffer): void => {
+      output.push(...chunk.toString('utf8').split('\n'));
+      if (output.length > OUTPUT_TAIL_LINES * 4) output.splice(0, output.length - OUTPUT_TAIL_LINES);
+    };
+    try {
+      const sandboxMounts = await hostMounts(mounts, files, workRoot, env);
+      const result = await runInSandbox(
+        {
+          lowerDirs,
+          workRoot,
+          args: argv,
+          env: processEnv,
+          cwd,
+          user,
+          hostname: 'buildkitsandbox',
+          network,
+          mounts: sandboxMounts,
+          limits: env.limits,
+          onStdout: (c) => {
+            keep(c);
+            env.onLog?.('stdout', c);
+          },
+          onStderr: (c) => {
+            keep(c);
+            env.onLog?.('stderr', c);
+          },
+        },
+        env.signal !== undefined ? { signal: env.signal } : {},
+      );
+      try {
+        if (result.oomKilled) {
+          throw new TsbuildError('RUN_FAILED', `process "${argv.join(' ')}" ran out of memory${env.limits.memoryBytes !== undefined ? ` (limit ${env.limits.memoryBytes} bytes)` : ''} and was killed by the kernel OOM killer`);
+        }
+        if (result.exitCode !== 0) {
+          const tail = output.filter((l) => l !== '').slice(-OUTPUT_TAIL_LINES);
+          throw new TsbuildError('RUN_FAILED', `process "${argv.join(' ')}" did not complete successfully: exit code: ${result.exitCode}`, {
+            ...(tail.length > 0 ? { hint: `last output:\n  ${tail.join('\n  ')}` } : {}),
+          });
+        }
+        const layer = await commitLayer(env.store, result.upperDir, lowerDirs, {
+          ...(env.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.sourceDateEpoch } : {}),
+          ...(env.signal !== undefined ? { signal: env.signal } : {}),
+        });
+        await env.store.snapshots.adopt(layer.diffId, result.upperDir);
+        return {
+          layer: { diffId: layer.diffId, descriptor: { mediaType: MediaType.OciLayer, digest: layer.diffId, size: layer.size } },
+          history: historyEntry(`RUN ${runCommandString(argv, state)} # buildkit`, env, false),
+          layerSize: layer.size,
+        };
+      } finally {
+        await result.dispose();
+      }
+    } finally {
+      await rm(workRoot, { recursive: true, force: true });
+    }
+  };
+  return { state, inputs, apply };
+}
+
+interface ExpandedMount extends Omit<RunMount, 'raw'> {
+  target: string;
+}
+
+function expandMount(m: RunMount, x: Expander): ExpandedMount {
+  const target = m.target !== undefined ? x.word(m.target) : m.type === 'secret' ? `/run/secrets/${m.id ?? m.source ?? ''}` : '';
+  if (target === '') throw new TsbuildError('DOCKERFILE', `RUN --mount=${m.raw}: target is required`);
+  const { raw: _raw, ...rest } = m;
+  return { ...rest, target, ...(m.source !== undefined ? { source: x.word(m.source) } : {}), ...(m.id !== undefined ? { id: x.word(m.id) } : {}) };
+}
+
+async function hostMounts(mounts: ExpandedMount[], files: { name: string; data: string }[], workRoot: string, env: StepEnv): Promise<SandboxMount[]> {
+  const out: SandboxMount[] = [];
+  for (const m of mounts) {
+    switch (m.type) {
+      case 'cache': {
+        // The id is hashed into the directory name, so `id=../../..` can never name a host path (CVE-2024-9675).
+        const id = m.id ?? m.target;
+        const dir = join(env.store.root, 'cache-mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
+        await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
+        out.push({ type: 'bind', source: dir, target: m.target, readonly: m.readonly });
+        break;
+      }
+      case 'tmpfs':
+        out.push({ type: 'tmpfs', target: m.target, ...(m.size !== undefined ? { sizeBytes: m.size } : {}) });
+        break;
+      case 'bind': {
+        if (m.from !== undefined) throw new TsbuildError('DOCKERFILE', `RUN --mount=type=bind,from=${m.from} is not supported yet`);
+        // Resolved inside the context: a symlink cannot point the mount at a host path (CVE-2024-1753).
+        const [entry] = await env.context.resolveSource(m.source ?? '.');
+        if (entry === undefined) throw new TsbuildError('CONTEXT', `bind mount source ${m.source ?? '.'} not found in the build context`);
+        out.push({ type: 'bind', source: entry.hostPath, target: m.target, readonly: m.readonly });
+        break;
+      }
+      case 'secret': {
+        const id = m.id ?? m.source ?? '';
+        const src = env.secrets[id];
+        if (src === undefined) {
+          if (m.required) throw new TsbuildError('USAGE', `secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
+          break;
+        }
+        out.push({ type: 'bind', source: src, target: m.target, readonly: true });
+        break;
+      }
+      case 'ssh':
+        throw new TsbuildError('DOCKERFILE', 'RUN --mount=type=ssh is not supported yet');
+    }
+  }
+  if (files.length > 0) {
+    const pipes = join(workRoot, 'pipes');
+    await mkdir(pipes);
+    for (const f of files) await writeFile(join(pipes, f.name), f.data, { mode: 0o755 });
+    out.push({ type: 'bind', source: pipes, target: '/dev/pipes', readonly: true });
+  }
+  return out;
+}

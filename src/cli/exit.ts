@@ -1,0 +1,44 @@
+/**
+ * The one place that turns errors into messages and exit statuses. Documented in the README:
+ * 0 ok · 1 build failed (RUN, COPY/context, sandbox, image) · 2 usage · 3 Dockerfile error ·
+ * 4 registry/reference error · 5 not found · 6 store error · 130 interrupted.
+ */
+import { isTsbuildError, messageOf, type ErrorCode } from '../util/errors.js';
+
+const EXIT: Record<ErrorCode, number> = {
+  RUN_FAILED: 1,
+  CONTEXT: 1,
+  SANDBOX: 1,
+  LAYER: 1,
+  IMAGE: 1,
+  INTERNAL: 1,
+  USAGE: 2,
+  DOCKERFILE: 3,
+  REGISTRY: 4,
+  REFERENCE: 4,
+  NOT_FOUND: 5,
+  STORE: 6,
+  ABORTED: 130,
+};
+
+export function exitCodeFor(err: unknown): number {
+  return isTsbuildError(err) ? EXIT[err.code] : 1;
+}
+
+/** One clear message (plus the hint and, for Dockerfile errors, the line with a caret). */
+export function formatError(err: unknown, debug: boolean): string {
+  if (!isTsbuildError(err)) {
+    return debug && err instanceof Error ? `error: ${err.stack ?? err.message}\n` : `error: ${messageOf(err)}\n`;
+  }
+  let out = `error: ${err.message}\n`;
+  const loc = err as unknown as { file?: string; line?: number; column?: number; excerpt?: string };
+  if (loc.excerpt !== undefined && loc.line !== undefined) {
+    out += ` --> ${loc.file ?? 'Dockerfile'}:${loc.line}${loc.column !== undefined ? `:${loc.column}` : ''}\n`;
+    out += `  ${String(loc.line).padStart(4)} | ${loc.excerpt}\n`;
+    if (loc.column !== undefined) out += `       | ${' '.repeat(Math.max(0, loc.column - 1))}^\n`;
+  }
+  if (err.hint !== undefined) out += `hint: ${err.hint}\n`;
+  if (debug && err.stack !== undefined) out += `${err.stack}\n`;
+  if (debug && err.cause !== undefined) out += `caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}\n`;
+  return out;
+}

@@ -1,0 +1,61 @@
+/**
+ * Lazy layer compression with a per-store cache (diffID + format → compressed descriptor), so
+ * an output compresses a layer at most once and a second push/export does no work. Several
+ * layers compress in parallel (gzip runs on the libuv pool, zstd in its own process); callers
+ * bound concurrency with `limit()`. The level only matters for the first compression of a layer.
+ */
+import { pipeline as pipeStreams } from 'node:stream';
+import type { Digest } from '../image/digest.js';
+import { layerCompression, MediaType } from '../image/mediatypes.js';
+import type { Descriptor } from '../image/types.js';
+import type { CompressionFormat, Store } from '../store/types.js';
+import { TsbuildError } from '../util/errors.js';
+import { singleflight } from '../util/limit.js';
+import { compressStream, decompress } from './codec.js';
+
+const inflight = singleflight<string, Descriptor>();
+
+const MEDIA: Record<CompressionFormat, string> = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd };
+
+/** A readable of the uncompressed tar for `diffId`, from the plain blob or a cached compressed one. */
+async function uncompressedSource(store: Store, diffId: Digest, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+  const opts = signal ? { signal } : {};
+  if (await store.blobs.has(diffId)) return (await store.blobs.open(diffId, opts)) as AsyncIterable<Buffer>;
+  for (const format of ['gzip', 'zstd'] as const) {
+    const desc = await store.compressed.get(diffId, format);
+    if (desc !== undefined && (await store.blobs.has(desc.digest))) {
+      const compressed = (await store.blobs.open(desc.digest, opts)) as AsyncIterable<Buffer>;
+      return decompress(layerCompression(desc.mediaType) ?? format, compressed, signal);
+    }
+  }
+  throw new TsbuildError('NOT_FOUND', `layer ${diffId} is not in the store (neither uncompressed nor compressed)`);
+}
+
+async function compressOnce(store: Store, diffId: Digest, format: CompressionFormat, level: number | undefined, signal?: AbortSignal): Promise<Descriptor> {
+  const cached = await store.compressed.get(diffId, format);
+  if (cached !== undefined && (await store.blobs.has(cached.digest))) return cached;
+  const source = await uncompressedSource(store, diffId, signal);
+  const compressor = compressStream(format, level);
+  const out = pipeStreams(source as NodeJS.ReadableStream, compressor, () => undefined);
+  const { digest, size } = await store.blobs.put(out, signal ? { signal } : {});
+  const descriptor: Descriptor = { mediaType: MEDIA[format], digest, size };
+  await store.compressed.set(diffId, format, descriptor);
+  return descriptor;
+}
+
+/** The descriptor of `diffId` in `format`, compressing (and caching) only if needed. */
+export async function compressLayer(
+  store: Store,
+  diffId: Digest,
+  options: { format: CompressionFormat | 'none'; level?: number; signal?: AbortSignal },
+): Promise<Descriptor> {
+  const { format, level, signal } = options;
+  if (format === 'none') {
+    const size = await store.blobs.size(diffId);
+    if (size !== undefined) return { mediaType: MediaType.OciLayer, digest: diffId, size };
+    const source = await uncompressedSource(store, diffId, signal);
+    const put = await store.blobs.put(source, signal ? { expected: diffId, signal } : { expected: diffId });
+    return { mediaType: MediaType.OciLayer, digest: put.digest, size: put.size };
+  }
+  return inflight(`${store.root}\0${diffId}\0${format}`, () => compressOnce(store, diffId, format, level, signal));
+}

@@ -1,0 +1,176 @@
+/**
+ * Layer extraction, treating every tar as hostile. Paths are cleaned (`..` clamped at the root,
+ * `.` entries skipped, as containerd does), parents are resolved with `resolveInRoot` (symlinks
+ * followed only inside the root), the final component is never followed: whatever is there is
+ * replaced, and files are created O_EXCL|O_NOFOLLOW. Hard-link targets resolve the same way and
+ * must be existing non-directories inside the root.
+ *
+ * mode 'snapshot': whiteouts become overlay whiteouts (0/0 char device, opaque xattr) in a fresh
+ * dir used as an overlay lowerdir. mode 'apply': whiteouts delete from an existing tree.
+ * Whiteouts never remove what the same layer created (OCI: they apply to lower layers only).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, link, lutimes, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestFromHash, type Digest } from '../image/digest.js';
+import { TsbuildError } from '../util/errors.js';
+import { setXattr } from '../util/xattr.js';
+import { autoDecompress } from './codec.js';
+import { applyMeta, clearDir, lstatOrUndefined, mknod, removeAny, writeNewFile } from './nodes.js';
+import { cleanComponents, resolveInRoot, underRoot } from './rootpath.js';
+import { readTar } from './tar/reader.js';
+import type { TarHeader } from './tar/header.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './tarball.js';
+
+export interface ExtractLimits {
+  maxEntries?: number;
+  maxTotalBytes?: number;
+  /** Max uncompressed/compressed ratio (zip-bomb guard); checked once past 1 MiB of output. */
+  maxRatio?: number;
+}
+
+export interface ExtractOptions {
+  mode: 'snapshot' | 'apply';
+  signal?: AbortSignal;
+  limits?: ExtractLimits;
+}
+
+const DEFAULT_LIMITS = { maxEntries: 10_000_000, maxTotalBytes: 512 * 2 ** 30, maxRatio: Infinity };
+
+interface Ctx {
+  root: string;
+  mode: 'snapshot' | 'apply';
+  created: Set<string>; // rel paths this layer created, protected from its own whiteouts
+  dirTimes: [string, number][];
+}
+
+async function parentDir(ctx: Ctx, parts: string[]): Promise<string[]> {
+  const parent = await resolveInRoot(ctx.root, parts, true);
+  let cur = ctx.root;
+  for (const part of parent) {
+    cur = join(cur, part);
+    const st = await lstatOrUndefined(cur);
+    if (st === undefined) await mkdir(cur, { mode: 0o755 });
+    else if (!st.isDirectory()) throw new TsbuildError('LAYER', `layer entry needs ${parent.join('/')} to be a directory`);
+  }
+  return parent;
+}
+
+async function whiteout(ctx: Ctx, parentParts: string[], base: string): Promise<void> {
+  const parent = await resolveInRoot(ctx.root, parentParts, true);
+  const dir = underRoot(ctx.root, parent);
+  if (base === OPAQUE_WHITEOUT) {
+    if (ctx.mode === 'snapshot') {
+      const d = await parentDir(ctx, parentParts);
+      setXattr(underRoot(ctx.root, d), 'trusted.overlay.opaque', 'y');
+      return;
+    }
+    const st = await lstatOrUndefined(dir);
+    const prefix = parent.length === 0 ? '' : `${parent.join('/')}/`;
+    if (st?.isDirectory()) await clearDir(dir, (name) => ctx.created.has(prefix + name));
+    return;
+  }
+  const name = base.slice(WHITEOUT_PREFIX.length);
+  if (name === '' || name === '.' || name === '..' || name.includes('/')) {
+    throw new TsbuildError('LAYER', `invalid whiteout ${JSON.stringify(base)}`);
+  }
+  const rel = [...parent, name].join('/');
+  if (ctx.created.has(rel)) return;
+  if (ctx.mode === 'apply') {
+    if ((await lstatOrUndefined(dir))?.isDirectory()) await removeAny(join(dir, name));
+    return;
+  }
+  const d = await parentDir(ctx, parentParts);
+  const target = join(underRoot(ctx.root, d), name);
+  await removeAny(target);
+  await mknod(target, 'c', 0, 0, 0);
+}
+
+async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  const parts = cleanComponents(h.name);
+  const base = parts.pop();
+  if (base === undefined) return; // the root itself: never replaced or re-moded (CVE-2021-29136)
+  if (base.startsWith(WHITEOUT_PREFIX)) return whiteout(ctx, parts, base);
+  const parent = await parentDir(ctx, parts);
+  const rel = [...parent, base].join('/');
+  const path = join(underRoot(ctx.root, parent), base);
+  const existing = await lstatOrUndefined(path);
+  const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs: h.xattrs };
+  ctx.created.add(rel);
+  if (h.type === 'dir') {
+    if (existing !== undefined && !existing.isDirectory()) await removeAny(path);
+    if (existing?.isDirectory() !== true) await mkdir(path, { mode: 0o700 });
+    await applyMeta(path, false, meta, false);
+    ctx.dirTimes.push([path, h.mtime]);
+    return;
+  }
+  if (h.type === 'link') {
+    // Resolve the target before removing anything: it may be this very path.
+    const target = underRoot(ctx.root, await resolveInRoot(ctx.root, cleanComponents(h.linkname), false));
+    const st = await lstatOrUndefined(target);
+    if (st === undefined || st.isDirectory() || target === ctx.root) {
+      throw new TsbuildError('LAYER', `hard link ${h.name} → ${h.linkname}: target missing or a directory`);
+    }
+    if (target === path) return;
+    if (existing !== undefined) await removeAny(path);
+    await link(target, path);
+    return;
+  }
+  if (existing !== undefined) await removeAny(path);
+  switch (h.type) {
+    case 'file': {
+      const written = await writeNewFile(path, h.mode, body);
+      if (written !== h.size) throw new TsbuildError('LAYER', `short file data for ${h.name}`);
+      break;
+    }
+    case 'symlink':
+      await symlink(h.linkname, path);
+      break;
+    case 'char':
+    case 'block':
+      await mknod(path, h.type === 'char' ? 'c' : 'b', h.mode, h.devmajor, h.devminor);
+      break;
+    case 'fifo':
+      await mknod(path, 'p', h.mode);
+      break;
+  }
+  await applyMeta(path, h.type === 'symlink', meta, true);
+}
+
+/** Extracts a (gzip/zstd/plain) layer into `targetDir`; returns the diffID of the uncompressed tar. */
+export async function extractLayer(source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>, targetDir: string, options: ExtractOptions): Promise<{ diffId: Digest; entries: number }> {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const { signal } = options;
+  await mkdir(targetDir, { recursive: true });
+  let compressedBytes = 0;
+  const counted = (async function* () {
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      compressedBytes += chunk.byteLength;
+      yield chunk;
+    }
+  })();
+  const { stream } = await autoDecompress(counted, signal);
+  const hash = createHash('sha256');
+  let total = 0;
+  const hashed = (async function* () {
+    for await (const chunk of stream) {
+      hash.update(chunk);
+      total += chunk.length;
+      if (total > limits.maxTotalBytes) throw new TsbuildError('LAYER', `layer exceeds ${limits.maxTotalBytes} bytes uncompressed`);
+      if (total > 1 << 20 && total / Math.max(compressedBytes, 1) > limits.maxRatio) {
+        throw new TsbuildError('LAYER', `layer compression ratio exceeds ${limits.maxRatio} (decompression bomb?)`);
+      }
+      yield chunk;
+    }
+  })();
+  const ctx: Ctx = { root: targetDir, mode: options.mode, created: new Set(), dirTimes: [] };
+  let entries = 0;
+  for await (const { header, body } of readTar(hashed)) {
+    signal?.throwIfAborted();
+    if (++entries > limits.maxEntries) throw new TsbuildError('LAYER', `layer has more than ${limits.maxEntries} entries`);
+    await entry(ctx, header, body);
+  }
+  // Directory times last (children changed them), deepest first.
+  for (const [dir, mtime] of ctx.dirTimes.reverse()) await lutimes(dir, mtime, mtime);
+  return { diffId: digestFromHash(hash), entries };
+}

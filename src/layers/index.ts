@@ -1,0 +1,11 @@
+export { upperDirChanges, existsBelow, isOverlayXattr, type Change } from './changes.js';
+export { changesToTar, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, type TarOptions } from './tarball.js';
+export { commitLayer } from './commit.js';
+export { extractLayer, type ExtractLimits, type ExtractOptions } from './extract.js';
+export { compressStream, detectCompression, decompress, autoDecompress, type Compression } from './codec.js';
+export { compressLayer } from './compress.js';
+export { validateImage, type Validation } from './validate.js';
+export { exportOciArchive, exportDockerArchive, importArchive, type ArchiveRef } from './archive.js';
+export { readTar, type TarEntry } from './tar/reader.js';
+export type { TarHeader, EntryType } from './tar/header.js';
+export { resolveInRoot, cleanComponents } from './rootpath.js';

@@ -1,0 +1,98 @@
+/** Filesystem primitives for extraction that Node lacks or that must never follow symlinks. */
+import { execFile } from 'node:child_process';
+import { constants, type Stats } from 'node:fs';
+import { chmod, lchown, lstat, lutimes, open, readdir, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { errnoCode, TsbuildError } from '../util/errors.js';
+import { setXattr } from '../util/xattr.js';
+import { isOverlayXattr } from './changes.js';
+
+const run = promisify(execFile);
+
+/** mknod(2) via mknod(1): Node has no binding. Devices, fifos and 0/0 whiteouts are rare. */
+export async function mknod(path: string, kind: 'c' | 'b' | 'p', mode: number, major = 0, minor = 0): Promise<void> {
+  const args = ['-m', (mode & 0o7777).toString(8), path, kind, ...(kind === 'p' ? [] : [String(major), String(minor)])];
+  try {
+    await run('mknod', args);
+  } catch (err) {
+    throw new TsbuildError('LAYER', `cannot create ${kind === 'p' ? 'fifo' : 'device'} ${path}`, { cause: err, hint: 'device nodes need root' });
+  }
+}
+
+/** Removes whatever is at `path` (a dir recursively) without following a symlink there. */
+export async function removeAny(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}
+
+export async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+/** Creates a regular file exclusively; O_NOFOLLOW|O_EXCL refuse a symlink in the final slot. */
+export async function writeNewFile(path: string, mode: number, body: AsyncIterable<Buffer>): Promise<number> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  const fh = await open(path, flags, 0o600);
+  let written = 0;
+  try {
+    for await (const chunk of body) {
+      await fh.write(chunk);
+      written += chunk.length;
+    }
+    await fh.chmod(mode & 0o777);
+  } finally {
+    await fh.close();
+  }
+  return written;
+}
+
+async function chownQuiet(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EPERM' && code !== 'EINVAL') throw err; // rootless: keep our own ids
+  }
+}
+
+export interface Meta {
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: number;
+  xattrs: Map<string, Buffer>;
+}
+
+/** Ownership, then mode (chown clears setuid), xattrs, mtime — all on the link itself. */
+export async function applyMeta(path: string, isSymlink: boolean, meta: Meta, setTime: boolean): Promise<void> {
+  await chownQuiet(() => lchown(path, meta.uid, meta.gid));
+  if (!isSymlink) await chmod(path, meta.mode & 0o7777);
+  for (const [name, value] of meta.xattrs) {
+    if (isOverlayXattr(name)) continue; // a layer must not forge overlay opaque/redirect markers
+    try {
+      setXattr(path, name, value);
+    } catch {
+      // Best effort, like containerd: e.g. security.selinux on a filesystem without it.
+    }
+  }
+  if (setTime) await lutimes(path, meta.mtime, meta.mtime);
+}
+
+export async function unlinkQuiet(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+}
+
+/** Removes the children of `dir` except those in `keep` (names created by the current layer). */
+export async function clearDir(dir: string, keep: (name: string) => boolean): Promise<void> {
+  for (const name of await readdir(dir)) if (!keep(name)) await removeAny(join(dir, name));
+}

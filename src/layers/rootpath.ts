@@ -1,0 +1,73 @@
+/**
+ * Scoped path resolution with containerd `fs.RootPath` semantics: every component is looked up
+ * with lstat *inside* the root; a symlink is followed by splicing its target into the remaining
+ * path, where an absolute target restarts at the root and `..` never climbs above the root.
+ * So a symlink planted by this or an earlier layer can only ever point somewhere inside the
+ * root, and nothing reached through the result can be outside it.
+ *
+ * Threat model: the tar is hostile, the filesystem is not concurrently modified by an attacker
+ * (extraction targets are private dirs), so lstat-then-act is race-free enough.
+ */
+import { lstat, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, TsbuildError } from '../util/errors.js';
+
+const MAX_LINKS = 255;
+
+/** Tar name → components, with `.`/empty dropped and `..` clamped at the root. */
+export function cleanComponents(name: string): string[] {
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return out;
+}
+
+/**
+ * Resolves `parts` under `root`, following symlinks within the root for every component, and for
+ * the last one only when `followFinal`. Returns components relative to the root; components past
+ * the first missing one are kept literally.
+ */
+export async function resolveInRoot(root: string, parts: string[], followFinal: boolean): Promise<string[]> {
+  const resolved: string[] = [];
+  const queue = [...parts];
+  let links = 0;
+  let missing = false;
+  while (queue.length > 0) {
+    const part = queue.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const isFinal = queue.length === 0;
+    if (missing || (isFinal && !followFinal)) {
+      resolved.push(part);
+      continue;
+    }
+    const candidate = join(root, ...resolved, part);
+    let isLink = false;
+    try {
+      isLink = (await lstat(candidate)).isSymbolicLink();
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      missing = true;
+    }
+    if (!isLink) {
+      resolved.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) throw new TsbuildError('LAYER', `too many levels of symbolic links resolving ${parts.join('/')}`);
+    const target = await readlink(candidate);
+    if (target.startsWith('/')) resolved.length = 0;
+    queue.unshift(...target.split('/'));
+  }
+  return resolved;
+}
+
+export function underRoot(root: string, parts: string[]): string {
+  return parts.length === 0 ? root : join(root, ...parts);
+}

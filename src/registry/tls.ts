@@ -1,0 +1,63 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { errnoCode } from '../util/errors.js';
+
+export interface TlsFiles {
+  ca: string[];
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Docker's per-registry TLS folder: `<certsDir>/<host:port>/` holds `*.crt` CA certificates and a
+ * `*.cert` + `*.key` client pair. Missing folder → nothing extra.
+ */
+export async function readCertsDir(certsDir: string, host: string): Promise<TlsFiles> {
+  const dir = join(certsDir, host);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return { ca: [] };
+    throw err;
+  }
+  const out: TlsFiles = { ca: [] };
+  for (const name of names) {
+    if (name.endsWith('.crt')) out.ca.push(await readFile(join(dir, name), 'utf8'));
+    else if (name.endsWith('.cert')) {
+      const keyName = `${name.slice(0, -'.cert'.length)}.key`;
+      if (names.includes(keyName)) {
+        out.cert = await readFile(join(dir, name), 'utf8');
+        out.key = await readFile(join(dir, keyName), 'utf8');
+      }
+    }
+  }
+  return out;
+}
+
+/** An undici Agent for one registry host: system CAs plus the certs.d CAs, optional client cert. */
+export function makeAgent(files: TlsFiles, verify: boolean): Agent {
+  return new Agent({
+    connect: {
+      rejectUnauthorized: verify,
+      ...(files.ca.length > 0 ? { ca: [...rootCertificates, ...files.ca] } : {}),
+      ...(files.cert !== undefined && files.key !== undefined ? { cert: files.cert, key: files.key } : {}),
+    },
+    keepAliveTimeout: 10_000,
+  });
+}
+
+/** The peer spoke TLS but we do not trust its certificate. */
+export function isCertificateError(err: unknown): boolean {
+  const code = errnoCode(err) ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME/.test(code);
+}
+
+/** The peer does not speak TLS at all (a plain-HTTP registry answering a ClientHello). */
+export function isNotTlsError(err: unknown): boolean {
+  const code = errnoCode(err) ?? '';
+  const msg = err instanceof Error ? err.message : '';
+  return code === 'EPROTO' || code.startsWith('ERR_SSL_') || /wrong version number|packet length too long|http request/i.test(msg);
+}

@@ -1,0 +1,96 @@
+/**
+ * runInSandbox: prepares workRoot, spawns the native launcher with the spec on fd 3, pumps
+ * stdout/stderr to the callbacks and turns the launcher's status (fd 4) into a result or a
+ * TsbuildError('SANDBOX'). Abort sends SIGTERM: the launcher kills the step's pid namespace,
+ * removes its cgroups and exits; SIGKILL follows if it does not within a few seconds.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { AbortError, TsbuildError } from '../util/errors.js';
+import { findLauncher } from './launcher.js';
+import { encodeSpec, parseStatus } from './protocol.js';
+import type { SandboxResult, SandboxSpec } from './types.js';
+import { clearWorkRoot, prepareWorkRoot } from './workroot.js';
+
+const KILL_GRACE_MS = 5_000;
+
+export async function runInSandbox(spec: SandboxSpec, options: { signal?: AbortSignal } = {}): Promise<SandboxResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const workRoot = resolve(spec.workRoot);
+  let ok = false;
+  try {
+    const launcher = await findLauncher();
+    const files = await prepareWorkRoot(spec, workRoot);
+    const input = encodeSpec(spec, workRoot, files);
+    signal?.throwIfAborted();
+    const { exitStatus, statusText, aborted } = await runLauncher(launcher, input, spec, signal);
+    const status = parseStatus(statusText);
+    if (aborted) throw new AbortError(signal?.reason);
+    if (status.errors.length > 0) throw new TsbuildError('SANDBOX', status.errors[0] ?? 'sandbox failed');
+    if (!status.exit) throw new TsbuildError('SANDBOX', `sandbox launcher died unexpectedly (${exitStatus})`);
+    const { code, signal: sig, oomKilled } = status.exit;
+    const signalName = sig > 0 ? signalNameOf(sig) : undefined;
+    ok = true;
+    return {
+      exitCode: code,
+      ...(signalName === undefined ? {} : { signal: signalName }),
+      oomKilled,
+      upperDir: join(workRoot, 'upper'),
+      dispose: () => clearWorkRoot(workRoot),
+    };
+  } finally {
+    if (!ok) await clearWorkRoot(workRoot);
+  }
+}
+
+function signalNameOf(n: number): string {
+  const entry = Object.entries(constants.signals).find(([, v]) => v === n);
+  return entry ? entry[0] : `SIG${n}`;
+}
+
+interface LauncherOutcome {
+  exitStatus: string;
+  statusText: string;
+  aborted: boolean;
+}
+
+function runLauncher(launcher: string, input: Buffer, spec: SandboxSpec, signal?: AbortSignal): Promise<LauncherOutcome> {
+  return new Promise((resolvePromise, reject) => {
+    const env: Record<string, string> = {};
+    const legacy = process.env.TSBUILD_SANDBOX_LEGACY_OVERLAY;
+    if (legacy !== undefined) env.TSBUILD_SANDBOX_LEGACY_OVERLAY = legacy;
+    const child = spawn(launcher, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env });
+    const [, stdout, stderr, specIn, statusOut] = child.stdio as [null, Readable, Readable, Writable, Readable];
+    let statusText = '';
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      aborted = true;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    // A dead launcher makes these streams error (EPIPE, ECONNRESET); the exit status tells the story.
+    for (const stream of [stdout, stderr, specIn, statusOut]) stream.on('error', () => undefined);
+    stdout.on('data', (chunk: Buffer) => spec.onStdout?.(chunk));
+    stderr.on('data', (chunk: Buffer) => spec.onStderr?.(chunk));
+    statusOut.setEncoding('utf8');
+    statusOut.on('data', (text: string) => {
+      statusText += text;
+    });
+    child.on('error', (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(new TsbuildError('SANDBOX', `cannot start sandbox launcher ${launcher}: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code, sig) => {
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
+      resolvePromise({ exitStatus: sig ? `signal ${sig}` : `exit ${code}`, statusText, aborted });
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    specIn.end(input);
+  });
+}

@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline as pipeStreams, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { digestFromHash, digestHex, isDigest, type Digest } from '../image/digest.js';
+import { errnoCode, TsbuildError } from '../util/errors.js';
+import { tmpName } from '../util/fs.js';
+import type { BlobStore } from './types.js';
+
+const DEFAULT_MAX_READ = 16 << 20;
+
+/** Hashes what flows through and fails at the end if it is not `expected`. */
+class VerifyingStream extends Transform {
+  #hash = createHash('sha256');
+  constructor(readonly expected: Digest) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#hash.update(chunk);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const actual = digestFromHash(this.#hash);
+    if (actual === this.expected) cb();
+    else cb(new TsbuildError('STORE', `blob ${this.expected} is corrupt (content hashes to ${actual})`, { hint: 'run `tsbuild store verify`; re-pull or rebuild the image' }));
+  }
+}
+
+function toIterable(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
+  return source as AsyncIterable<Uint8Array>; // Node readables are async iterables of chunks
+}
+
+export function createBlobStore(root: string, tmpDir: string): BlobStore {
+  const dir = join(root, 'blobs', 'sha256');
+  const path = (digest: Digest): string => join(dir, digestHex(digest));
+
+  async function size(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(path(digest))).size;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  const store: BlobStore = {
+    path,
+    size,
+    async has(digest) {
+      return (await size(digest)) !== undefined;
+    },
+
+    async put(source, options = {}) {
+      const { expected, expectedSize, signal } = options;
+      signal?.throwIfAborted();
+      await mkdir(tmpDir, { recursive: true });
+      const tmp = join(tmpDir, tmpName('blob'));
+      const hash = createHash('sha256');
+      let written = 0;
+      try {
+        const fh = await open(tmp, 'wx', 0o644);
+        try {
+          for await (const chunk of toIterable(source)) {
+            signal?.throwIfAborted();
+            hash.update(chunk);
+            written += chunk.byteLength;
+            if (expectedSize !== undefined && written > expectedSize) {
+              throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
+            }
+            await fh.write(chunk);
+          }
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        const digest = digestFromHash(hash);
+        if (expected !== undefined && digest !== expected) {
+          throw new TsbuildError('STORE', `digest mismatch: expected ${expected}, got ${digest}`);
+        }
+        if (expectedSize !== undefined && written !== expectedSize) {
+          throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${written}`);
+        }
+        signal?.throwIfAborted();
+        const final = path(digest);
+        if ((await size(digest)) === written) {
+          const now = new Date();
+          await utimes(final, now, now); // refresh: a concurrent prune's grace period spares it
+        } else {
+          await mkdir(dir, { recursive: true });
+          await rename(tmp, final);
+        }
+        return { digest, size: written };
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    },
+
+    async putBytes(data, options = {}) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      return store.put(Readable.from([bytes]), options);
+    },
+
+    async open(digest, options = {}) {
+      options.signal?.throwIfAborted();
+      const file = path(digest);
+      const fh = await open(file, 'r').catch((err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') throw new TsbuildError('NOT_FOUND', `blob ${digest} not in store`, { cause: err });
+        throw err;
+      });
+      const input = fh.createReadStream(options.signal ? { signal: options.signal } : {});
+      // pipeline forwards read errors and aborts into the verifier the caller consumes.
+      return pipeStreams(input, new VerifyingStream(digest), () => undefined);
+    },
+
+    async readBytes(digest, options = {}) {
+      const max = options.maxSize ?? DEFAULT_MAX_READ;
+      const actual = await size(digest);
+      if (actual === undefined) throw new TsbuildError('NOT_FOUND', `blob ${digest} not in store`);
+      if (actual > max) throw new TsbuildError('STORE', `blob ${digest} is ${actual} bytes, over the ${max} limit`);
+      const chunks: Buffer[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _e, cb) {
+          chunks.push(chunk);
+          cb();
+        },
+      });
+      await pipeline(createReadStream(path(digest)), new VerifyingStream(digest), sink, options.signal ? { signal: options.signal } : {});
+      return Buffer.concat(chunks);
+    },
+
+    async readJson<T>(digest: Digest, options: { signal?: AbortSignal; maxSize?: number } = {}): Promise<T> {
+      const bytes = await store.readBytes(digest, options);
+      try {
+        return JSON.parse(bytes.toString('utf8')) as T;
+      } catch (err) {
+        throw new TsbuildError('IMAGE', `blob ${digest} is not valid JSON`, { cause: err });
+      }
+    },
+
+    async delete(digest) {
+      await rm(path(digest), { force: true });
+    },
+
+    async *list() {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') return;
+        throw err;
+      }
+      for (const name of names.sort()) {
+        const d = `sha256:${name}`;
+        if (isDigest(d)) yield d;
+      }
+    },
+  };
+  return store;
+}
+

@@ -1,0 +1,123 @@
+/**
+ * Build cache entries (`cache/entries/<key>.json`), the context stat memo (`cache/memo.json`)
+ * and the compression cache (`cache/compressed/<diffID hex>.<format>.json`). Values are small
+ * JSON files written atomically; the builder defines what `data` means.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestHex, isDigest, type Digest } from '../image/digest.js';
+import type { Descriptor } from '../image/types.js';
+import { errnoCode, TsbuildError } from '../util/errors.js';
+import { writeAtomic } from '../util/fs.js';
+import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, ContentMemo } from './types.js';
+
+const KEY_RE = /^[a-f0-9]{16,128}$/;
+
+async function readJsonFile<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined; // a torn or foreign file is a cache miss, never a build failure
+  }
+}
+
+async function listNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+function checkKey(key: string): string {
+  if (!KEY_RE.test(key)) throw new TsbuildError('INTERNAL', `cache key must be 16-128 lowercase hex, got ${JSON.stringify(key)}`);
+  return key;
+}
+
+function createMemo(file: string, tmpDir: string): ContentMemo {
+  let loaded = new Map<string, string>();
+  const dirty = new Map<string, string>();
+  return {
+    get: (key) => dirty.get(key) ?? loaded.get(key),
+    set(key, digest) {
+      if (loaded.get(key) !== digest) dirty.set(key, digest);
+    },
+    async load() {
+      const data = await readJsonFile<Record<string, string>>(file);
+      loaded = new Map(Object.entries(data ?? {}));
+    },
+    async flush(options = {}) {
+      if (dirty.size === 0) return;
+      // Merge with what another process may have flushed meanwhile; last writer wins per key.
+      const onDisk = await readJsonFile<Record<string, string>>(file);
+      const merged = new Map([...Object.entries(onDisk ?? {}), ...dirty]);
+      await writeAtomic(file, JSON.stringify(Object.fromEntries(merged)), options.signal ? { tmpDir, signal: options.signal } : { tmpDir });
+      loaded = merged;
+      dirty.clear();
+    },
+  };
+}
+
+export function createCacheIndex(root: string, tmpDir: string): CacheIndex {
+  const dir = join(root, 'cache', 'entries');
+  const file = (key: string): string => join(dir, `${checkKey(key)}.json`);
+  return {
+    memo: createMemo(join(root, 'cache', 'memo.json'), tmpDir),
+    async get(key) {
+      return readJsonFile<CacheEntry>(file(key));
+    },
+    async put(key, entry, options = {}) {
+      await mkdir(dir, { recursive: true });
+      await writeAtomic(file(key), JSON.stringify(entry), options.signal ? { tmpDir, signal: options.signal } : { tmpDir });
+    },
+    async delete(key) {
+      await rm(file(key), { force: true });
+    },
+    async list() {
+      const out: { key: string; entry: CacheEntry }[] = [];
+      for (const name of await listNames(dir)) {
+        const key = name.replace(/\.json$/, '');
+        if (!KEY_RE.test(key)) continue;
+        const entry = await readJsonFile<CacheEntry>(join(dir, name));
+        if (entry !== undefined) out.push({ key, entry });
+      }
+      return out;
+    },
+  };
+}
+
+export function createCompressionCache(root: string, tmpDir: string): CompressionCache {
+  const dir = join(root, 'cache', 'compressed');
+  const file = (d: Digest, f: CompressionFormat): string => join(dir, `${digestHex(d)}.${f}.json`);
+  return {
+    async get(d, f) {
+      return readJsonFile<Descriptor>(file(d, f));
+    },
+    async set(d, f, descriptor) {
+      await mkdir(dir, { recursive: true });
+      await writeAtomic(file(d, f), JSON.stringify(descriptor), { tmpDir });
+    },
+    async delete(d, f) {
+      await rm(file(d, f), { force: true });
+    },
+    async list() {
+      const out: { diffId: Digest; format: CompressionFormat; descriptor: Descriptor }[] = [];
+      for (const name of await listNames(dir)) {
+        const m = /^([a-f0-9]{64})\.(gzip|zstd)\.json$/.exec(name);
+        if (!m?.[1] || !m[2]) continue;
+        const diffId = `sha256:${m[1]}`;
+        const descriptor = await readJsonFile<Descriptor>(join(dir, name));
+        if (isDigest(diffId) && descriptor !== undefined) out.push({ diffId, format: m[2] as CompressionFormat, descriptor });
+      }
+      return out;
+    },
+  };
+}
