@@ -80,6 +80,9 @@ static void child_main(const struct sb_spec *s, const char *wr, int syncr, int s
   if (s->net_none) loopback_up();
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("making mounts private: %m");
   snprintf(merged_path, sizeof merged_path, "%s/merged", wr);
+  char upper[PATH_MAX + 16];
+  snprintf(upper, sizeof upper, "%s/upper", wr);
+  if ((upper_fd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) die("upper dir: %m");
   mount_overlay(s, wr);
   int rootfd = open(merged_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct stat st;
@@ -88,7 +91,8 @@ static void child_main(const struct sb_spec *s, const char *wr, int syncr, int s
   stub_fd = stubw;
   setup_mounts(s, rootfd);
   close(stub_fd);
-  stub_fd = -1;
+  close(upper_fd);
+  stub_fd = upper_fd = -1;
   pivot_into(rootfd);
   close(rootfd);
   umask(022);

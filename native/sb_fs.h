@@ -9,31 +9,60 @@
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 
 /* Stubs this process creates inside the overlay are sent to the launcher on stub_fd so it can
- * remove them from the upper dir after the run (and restore the parent dir's times). */
-static int stub_fd = -1;
+ * remove them from the upper dir after the run (see sb_stubs.h). Records, NUL-terminated:
+ * "<kind> <parent atime s> <ns> <parent mtime s> <ns> <mode> <uid> <gid> <relpath>", kind S = a
+ * stub we created, C = a lower dir our stub made overlayfs copy up into the upper dir. */
+static int stub_fd = -1, upper_fd = -1;
 static dev_t overlay_dev;
 static char merged_path[PATH_MAX + 16];
 
-static void record_stub(int parentfd, const char *name, const struct stat *parent_st) {
-  if (stub_fd < 0 || parent_st->st_dev != overlay_dev) return;
-  char link[64], where[PATH_MAX];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", parentfd);
-  ssize_t n = readlink(link, where, sizeof where - 1);
-  if (n < 0) return;
-  where[n] = 0;
-  size_t ml = strlen(merged_path);
-  if (strncmp(where, merged_path, ml) != 0 || (where[ml] != 0 && where[ml] != '/')) return;
-  const char *rel = where + ml;
-  while (*rel == '/') rel++;
-  char rec[PATH_MAX + 128];
-  int len = snprintf(rec, sizeof rec, "%lld %ld %lld %ld %s%s%s", (long long)parent_st->st_atim.tv_sec,
-                     parent_st->st_atim.tv_nsec, (long long)parent_st->st_mtim.tv_sec, parent_st->st_mtim.tv_nsec,
-                     rel, *rel ? "/" : "", name);
+static void emit_stub(char kind, const struct stat *parent, const struct stat *self, const char *rel) {
+  char rec[PATH_MAX + 160];
+  int len = snprintf(rec, sizeof rec, "%c %lld %ld %lld %ld %o %u %u %s", kind, (long long)parent->st_atim.tv_sec,
+                     parent->st_atim.tv_nsec, (long long)parent->st_mtim.tv_sec, parent->st_mtim.tv_nsec,
+                     (unsigned)self->st_mode, (unsigned)self->st_uid, (unsigned)self->st_gid, rel);
   if (len < (int)sizeof rec) write_all(stub_fd, rec, (size_t)len + 1);
 }
 
-/* mkdir -p (or create an empty file for the last component) inside rootfd; returns an O_PATH fd. */
-static int ensure_path(int rootfd, const char *path, int want_dir, int record) {
+/* The path of fd relative to the overlay root, or -1 when fd is not inside the overlay itself. */
+static int overlay_rel(int fd, char *rel, size_t cap) {
+  char link[64], where[PATH_MAX];
+  struct stat st;
+  if (fstat(fd, &st) || st.st_dev != overlay_dev) return -1;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, where, sizeof where - 1);
+  if (n < 0) return -1;
+  where[n] = 0;
+  size_t ml = strlen(merged_path);
+  if (strncmp(where, merged_path, ml) != 0 || (where[ml] != 0 && where[ml] != '/')) return -1;
+  const char *r = where + ml;
+  while (*r == '/') r++;
+  snprintf(rel, cap, "%s", r);
+  return 0;
+}
+
+/* Before creating an entry in dir `rel`: every ancestor that exists only in a lower layer is
+ * about to be copied up; record it so the launcher can drop it again if it stays unchanged. */
+static void note_copyups(const char *rel) {
+  char prefix[PATH_MAX], path[PATH_MAX + 32];
+  struct stat up, self, parent;
+  for (size_t i = 0; rel[0]; i++) {
+    if (rel[i] != '/' && rel[i] != 0) continue;
+    snprintf(prefix, sizeof prefix, "%.*s", (int)i, rel);
+    if (fstatat(upper_fd, prefix, &up, AT_SYMLINK_NOFOLLOW) != 0) {
+      snprintf(path, sizeof path, "%s/%s", merged_path, prefix);
+      if (lstat(path, &self)) return;
+      *strrchr(path, '/') = 0;
+      if (lstat(path, &parent)) return;
+      emit_stub('C', &parent, &self, prefix);
+    }
+    if (!rel[i]) break;
+  }
+}
+
+/* mkdir -p (or create an empty file for the last component) inside rootfd; returns an O_PATH fd.
+ * A dangling symlink on the way is followed (within the root) and its target created. */
+static int ensure_path_at(int rootfd, const char *path, int want_dir, int record, int depth) {
   char prefix[PATH_MAX] = ".";
   size_t plen = 1;
   const char *p = path;
@@ -74,16 +103,33 @@ static int ensure_path(int rootfd, const char *path, int want_dir, int record) {
     prefix[parent_len] = '/';
     if (pfd < 0) return -1;
     struct stat pst;
+    char rel[PATH_MAX];
+    int tracked = record && stub_fd >= 0 && overlay_rel(pfd, rel, sizeof rel) == 0;
+    if (tracked) note_copyups(rel);
     int rc = fstat(pfd, &pst);
     if (rc == 0 && (!last || want_dir)) rc = mkdirat(pfd, name, 0755);
     else if (rc == 0) {
       int f = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
       rc = f < 0 ? -1 : close(f);
     }
-    if (rc == 0 && record) record_stub(pfd, name, &pst);
+    if (rc == 0 && tracked) {
+      char full[PATH_MAX + NAME_MAX + 2];
+      snprintf(full, sizeof full, "%s%s%s", rel, *rel ? "/" : "", name);
+      emit_stub('S', &pst, &pst, full);
+    }
     int saved = errno;
+    char target[PATH_MAX];
+    ssize_t tl = rc < 0 && saved == EEXIST ? readlinkat(pfd, name, target, sizeof target - 1) : -1;
     close(pfd);
-    errno = saved;
+    if (tl >= 0 && depth < 40) {
+      char next[2 * PATH_MAX + 8];
+      target[tl] = 0;
+      prefix[parent_len] = 0;
+      snprintf(next, sizeof next, "%s/%s/%s", target[0] == '/' ? "" : prefix, target, rest);
+      if (fd >= 0) close(fd);
+      return ensure_path_at(rootfd, next, want_dir, record, depth + 1);
+    }
+    errno = tl >= 0 ? ELOOP : saved;
     if (rc < 0) return -1;
     fd = openat2_fd(rootfd, prefix, O_PATH | O_CLOEXEC, IN_ROOT);
     if (fd < 0) return -1;
@@ -96,6 +142,10 @@ static int ensure_path(int rootfd, const char *path, int want_dir, int record) {
     return -1;
   }
   return fd;
+}
+
+static int ensure_path(int rootfd, const char *path, int want_dir, int record) {
+  return ensure_path_at(rootfd, path, want_dir, record, 0);
 }
 
 static char fs_log[512];

@@ -177,24 +177,27 @@ function resolveTarget(target: string | undefined, stages: PlannedStage[], byRef
   throw e;
 }
 
-/** Dependencies-first order of what `target` needs; rejects cycles. */
+/** What `target` needs, dependencies first (lowest index first among ready stages); rejects cycles. */
 function topoOrder(target: number, stages: PlannedStage[]): number[] {
   const state = new Map<number, 'visiting' | 'done'>();
-  const order: number[] = [];
-  const visit = (i: number, path: number[]): void => {
+  const visit = (i: number): void => {
     const s = state.get(i);
     if (s === 'done') return;
     const ps = stages[i] as PlannedStage;
-    if (s === 'visiting') {
-      const loc = ps.stage.from.location;
-      throw err(`circular dependency detected on stage: ${ps.name ?? `stage-${i}`}`, loc);
-    }
+    if (s === 'visiting') throw err(`circular dependency detected on stage: ${ps.name ?? `stage-${i}`}`, ps.stage.from.location);
     state.set(i, 'visiting');
-    for (const d of ps.dependencies) visit(d, [...path, i]);
+    for (const d of ps.dependencies) visit(d);
     state.set(i, 'done');
-    order.push(i);
   };
-  visit(target, []);
+  visit(target);
+  const pending = new Set([...state.keys()]);
+  const order: number[] = [];
+  while (pending.size > 0) {
+    const ready = [...pending].filter((i) => (stages[i] as PlannedStage).dependencies.every((d) => !pending.has(d)));
+    const next = Math.min(...ready);
+    order.push(next);
+    pending.delete(next);
+  }
   return order;
 }
 
@@ -206,7 +209,7 @@ function waves(order: number[], stages: PlannedStage[]): number[][] {
   }
   const groups: number[][] = [];
   for (const i of order) (groups[level.get(i) ?? 0] ??= []).push(i);
-  return groups;
+  return groups.map((g) => g.sort((a, b) => a - b));
 }
 
 function unusedArgs(buildArgs: Record<string, string>, df: Dockerfile, needed: PlannedStage[]): string[] {

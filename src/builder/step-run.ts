@@ -13,7 +13,7 @@ import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
 import { envOf, type StageState } from './state.js';
-import { historyEntry, shellOf, UNSET_ARG, visibleArgs, type Prepared, type StepEnv } from './steps.js';
+import { historyEntry, shellOf, UNSET_ARG, visibleArgs, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 
 const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
 const OUTPUT_TAIL_LINES = 20;
@@ -66,7 +66,7 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
     env: proxyFree,
     extra: { user, cwd, network, mounts: JSON.stringify(mounts) },
   };
-  const apply = async (): Promise<import('./steps.js').StepDelta> => {
+  const apply = async (): Promise<StepDelta> => {
     const workRoot = await mkdtemp(join(env.store.tmpDir, 'run-'));
     const lowerDirs = [...state.layers].reverse().map((l) => env.store.snapshots.path(l.diffId));
     const output: string[] = [];

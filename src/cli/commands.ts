@@ -124,7 +124,11 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
   let onEvent: (e: BuildEvent) => void = () => undefined;
   if (mode === 'plain') onEvent = plainRenderer(write, { explainCache: flagBool(args, 'explain-cache') });
   else if (mode === 'json') onEvent = jsonRenderer((t) => void io.stdout.write(t));
-  else if (mode === 'tty') ({ onEvent, finish } = await ttyRenderer(io.stderr as NodeJS.WriteStream));
+  else if (mode === 'tty') {
+    const tty = await ttyRenderer(io.stderr as NodeJS.WriteStream);
+    onEvent = tty.onEvent;
+    finish = () => tty.finish();
+  }
   const secrets: Record<string, string> = {};
   for (const sec of flagList(args, 'secret')) {
     const kv = Object.fromEntries(sec.split(',').map((p) => p.split('=', 2) as [string, string]));

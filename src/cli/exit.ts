@@ -39,6 +39,6 @@ export function formatError(err: unknown, debug: boolean): string {
   }
   if (err.hint !== undefined) out += `hint: ${err.hint}\n`;
   if (debug && err.stack !== undefined) out += `${err.stack}\n`;
-  if (debug && err.cause !== undefined) out += `caused by: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause)}\n`;
+  if (debug && err.cause instanceof Error) out += `caused by: ${err.cause.stack ?? err.cause.message}\n`;
   return out;
 }

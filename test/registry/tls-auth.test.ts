@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseReference } from '../../src/image/reference.js';
-import { DockerConfigAuth, RegistryClient, login, logout, pullImage, pushImage, type DockerConfigFile } from '../../src/registry/index.js';
-import { startRegistry, run, tempDir, removeDir, type RunningRegistry } from '../services/index.js';
+import { DockerConfigAuth, RegistryClient, StaticAuth, login, logout, pullImage, pushImage, type DockerConfigFile } from '../../src/registry/index.js';
+import { makeCertsDir, startRegistry, run, tempDir, removeDir, type RunningRegistry } from '../services/index.js';
 import { DirStore } from './dir-store.js';
 import { makeImage, type TestImage } from './fixture.js';
 
@@ -40,7 +40,9 @@ describe('htpasswd + TLS registry', () => {
 
   it('rejects wrong credentials at login and writes nothing', async () => {
     const configDir = join(dir, 'docker-bad');
-    await expect(login(reg.host, 'alice', 'wrong', { configDir, client: { certsDir: reg.certsDir ?? '' } })).rejects.toMatchObject({ code: 'REGISTRY', status: 401 });
+    const err = await login(reg.host, 'alice', 'Sekr3t-Guess', { configDir, client: { certsDir: reg.certsDir ?? '' } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REGISTRY', status: 401 });
+    expect(JSON.stringify({ m: (err as Error).message, h: (err as { hint?: string }).hint, s: (err as Error).stack })).not.toMatch(/Sekr3t|U2Vrcj/);
     await expect(readFile(join(configDir, 'config.json'))).rejects.toThrow(/ENOENT/);
   });
 
@@ -90,5 +92,37 @@ describe('htpasswd + TLS registry', () => {
     }
     await writeFile(join(configDir, 'config.json'), JSON.stringify({ auths: { [`https://${reg.host}`]: { username: 'alice', password: 'wonder land' } } }));
     expect(await new DockerConfigAuth(configDir).credentials(reg.host)).toEqual({ username: 'alice', password: 'wonder land' });
+  });
+});
+
+describe('mutual TLS registry', () => {
+  let reg: RunningRegistry;
+  let dir: string;
+
+  beforeAll(async () => {
+    reg = await startRegistry({ mode: 'htpasswd-tls', mutualTls: true, users: [{ user: 'dave', password: 'd' }] });
+    dir = await tempDir('reg-mtls');
+  });
+  afterAll(async () => {
+    await reg?.stop();
+    await removeDir(dir);
+  });
+
+  it('presents the client certificate from certsDir and is refused without it', async () => {
+    const src = new DirStore(join(dir, 'src'));
+    const image = await makeImage(src, [{ m: 'mtls' }]);
+    const ref = parseReference(`${reg.host}/m/app:v1`);
+    const auth = new StaticAuth({ [reg.host]: { username: 'dave', password: 'd' } });
+    const withCert = new RegistryClient({ auth, certsDir: reg.certsDir ?? '' });
+    const caOnly = join(dir, 'ca-only');
+    await makeCertsDir(caOnly, reg.host, reg.caFile ?? '');
+    const withoutCert = new RegistryClient({ auth, certsDir: caOnly, retry: { attempts: 1 } });
+    try {
+      expect((await pushImage(withCert, src, ref, image)).digest).toBe(image.digest);
+      await expect(pullImage(withoutCert, ref, new DirStore(join(dir, 'p')))).rejects.toMatchObject({ code: 'REGISTRY' });
+    } finally {
+      await withCert.close();
+      await withoutCert.close();
+    }
   });
 });

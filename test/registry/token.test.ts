@@ -63,3 +63,29 @@ describe('token-auth registry', () => {
     await login(reg.host, 'bob', 'b0b', { configDir });
   });
 });
+
+describe('short-lived tokens', () => {
+  it('fetches a new token once the cached one expires', async () => {
+    const reg = await startRegistry({ mode: 'token', tokenExpiresIn: 2 });
+    const dir = await tempDir('reg-token-exp');
+    const [u] = reg.users;
+    const client = new RegistryClient({ auth: new StaticAuth({ [reg.host]: { username: u?.user ?? '', password: u?.password ?? '' } }) });
+    try {
+      const src = new DirStore(join(dir, 'src'));
+      const image = await makeImage(src, [{ e: 'exp' }]);
+      const ref = parseReference(`${reg.host}/exp/app:v1`);
+      await pushImage(client, src, ref, image);
+      await pullImage(client, ref, new DirStore(join(dir, 'p1')));
+      const before = reg.tokenIssuer?.requests.length ?? 0;
+      await pullImage(client, ref, new DirStore(join(dir, 'p2')));
+      expect(reg.tokenIssuer?.requests.length).toBe(before); // still cached
+      await new Promise((r) => setTimeout(r, 1100)); // 2 s tokens are refreshed 1 s early
+      await pullImage(client, ref, new DirStore(join(dir, 'p3')));
+      expect(reg.tokenIssuer?.requests.length).toBe(before + 1);
+    } finally {
+      await client.close();
+      await reg.stop();
+      await removeDir(dir);
+    }
+  });
+});

@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { readFile } from 'node:fs/promises';
-import { copyFile } from 'node:fs/promises';
 import { makeCertsDir, makeClientCert, makeServerCerts, makeTokenSigner } from './certs.js';
 import { startTokenIssuer, type TokenIssuer } from './token-issuer.js';
 import { freePort, removeDir, run, tempDir } from './util.js';

@@ -1,0 +1,53 @@
+/**
+ * The busybox base built by tsbuild is pushed to a real Distribution registry, then a fresh store
+ * builds `FROM <registry>/busybox` — base resolution through pull + snapshot extraction.
+ */
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from '../../src/builder/execute.js';
+import { MediaType, type Manifest } from '../../src/image/index.js';
+import { parseReference } from '../../src/image/reference.js';
+import { compressLayer } from '../../src/layers/index.js';
+import { pushImage, RegistryClient } from '../../src/registry/index.js';
+import type { Store } from '../../src/store/index.js';
+import { startRegistry, type RunningRegistry } from '../services/index.js';
+import { buildBusybox, imageOf, makeContext, newStore, readInImage } from './helpers.js';
+
+let registry: RunningRegistry;
+const dirs: string[] = [];
+let source: Store;
+
+beforeAll(async () => {
+  registry = await startRegistry({ mode: 'open' });
+  const s = await newStore();
+  source = s.store;
+  dirs.push(s.root);
+});
+
+afterAll(async () => {
+  await registry.stop();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('busybox base through the registry', () => {
+  it('pushes the tsbuild-built busybox, and a fresh store builds FROM it', async () => {
+    const bb = await buildBusybox(source);
+    const layers = await Promise.all(bb.manifest.layers.map((l) => compressLayer(source, l.digest, { format: 'gzip' })));
+    const manifest: Manifest = { ...bb.manifest, layers };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const ref = parseReference(`${registry.host}/tsbuild/busybox:local`);
+    const client = new RegistryClient({});
+    const pushed = await pushImage(client, source.blobs, ref, { manifestBytes: bytes, manifestMediaType: MediaType.OciManifest, manifest });
+    expect(pushed.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+
+    const fresh = await newStore();
+    dirs.push(fresh.root);
+    const ctx = await makeContext({ Dockerfile: `FROM ${registry.host}/tsbuild/busybox:local\nRUN echo pulled > /proof\n` });
+    dirs.push(ctx);
+    const result = await build({ contextDir: ctx, tags: ['docker.io/library/proof:1'] }, { store: fresh.store, registry: client });
+    const { view, config } = await imageOf(fresh.store, result.manifestDigest);
+    expect(await readInImage(view, '/proof')).toBe('pulled\n');
+    expect(config.rootfs.diff_ids.slice(0, 3)).toEqual(bb.config.rootfs.diff_ids);
+    expect(await fresh.store.tags.get(ref.toString())).toMatchObject({ digest: pushed.digest });
+  });
+});
