@@ -17,7 +17,7 @@ import { commitImage, type CommittedImage } from './commit.js';
 import { BuildContext } from './context.js';
 import type { BuildEvent, EventSink } from './events.js';
 import { loadIgnore } from './ignore.js';
-import { planStages, type PlannedStage, type StagePlan } from './stages.js';
+import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
 import { cloneState, emptyConfig, type StageState } from './state.js';
 import { applyDelta, dispatch, ensurePath, isVisibleStep, type StepDelta, type StepEnv } from './steps.js';
 
@@ -64,7 +64,10 @@ export async function build(
   });
   const df: Dockerfile = parseDockerfile(text, { file: request.dockerfile ?? 'Dockerfile' });
   const platform = request.platform ?? DEFAULT_PLATFORM;
-  const plan = planStages(df, { buildArgs: request.buildArgs ?? {}, platform, ...(request.target !== undefined ? { target: request.target } : {}) });
+  const plan = planBuild(df, { buildArgs: request.buildArgs ?? {}, platform, ...(request.target !== undefined ? { target: request.target } : {}) });
+  // Values an in-stage `ARG NAME` (no default) inherits: meta ARGs, then the predefined platform ARGs.
+  const inherited = new Map(plan.predefinedArgs);
+  for (const [k, v] of plan.metaArgs) if (v !== undefined) inherited.set(k, v);
   for (const name of plan.unusedBuildArgs) emit({ type: 'warning', message: `build-arg ${name} was given but no stage consumes it` });
 
   await deps.store.cache.memo.load();
@@ -78,8 +81,8 @@ export async function build(
     if (p === undefined) {
       p = (async () => {
         // Dependencies first; independent stages run concurrently.
-        await Promise.all(planned.dependsOn.map((i: number) => runStage(plan.stages[i] as PlannedStage)));
-        const state = await buildStage(planned, { df, plan, deps, context, done, counter, emit, platform, request, signal });
+        await Promise.all(planned.dependencies.map((i: number) => runStage(plan.stages[i] as PlannedStage)));
+        const state = await buildStage(planned, { df, plan, inherited, deps, context, done, counter, emit, platform, request, signal });
         done.set(planned.stage.index, state);
         return state;
       })();
@@ -105,7 +108,8 @@ export async function build(
 
 interface StageRunEnv {
   df: Dockerfile;
-  plan: StagePlan;
+  plan: BuildPlan;
+  inherited: Map<string, string>;
   deps: BuildDeps;
   context: BuildContext;
   done: Map<number, StageState>;
@@ -140,7 +144,7 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
     context: env.context,
     platform: env.platform,
     escape: env.df.directives.escape,
-    metaArgs: planned.metaArgs,
+    metaArgs: env.inherited,
     buildArgs: env.request.buildArgs ?? {},
     stageState: (ref: string) => stageByRef(ref, env),
     network: env.request.network ?? 'host',

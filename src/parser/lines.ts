@@ -3,7 +3,7 @@
  * heredoc bodies and line numbers. Produces AST nodes.
  */
 import { type AstNode, AstError, canContainHeredoc, newNodeFromLine } from './ast.js';
-import { isSpace, trimLeftSpace } from './gostr.js';
+import { trimLeftSpace } from './gostr.js';
 import { DockerfileError } from './errors.js';
 import { HeredocError, heredocsFromLine } from './heredoc.js';
 
@@ -152,4 +152,3 @@ export function parseAst(text: string, file = 'Dockerfile'): AstResult {
   return { nodes, directives: { ...d.values } };
 }
 
-export { isSpace };

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { throwIfAborted } from '../util/abort.js';
 import { AbortError, TsbuildError } from '../util/errors.js';
 import { findLauncher } from './launcher.js';
 import { encodeSpec, parseStatus } from './protocol.js';
@@ -18,14 +19,14 @@ const KILL_GRACE_MS = 5_000;
 
 export async function runInSandbox(spec: SandboxSpec, options: { signal?: AbortSignal } = {}): Promise<SandboxResult> {
   const { signal } = options;
-  signal?.throwIfAborted();
+  throwIfAborted(signal);
   const workRoot = resolve(spec.workRoot);
   let ok = false;
   try {
     const launcher = await findLauncher();
     const files = await prepareWorkRoot(spec, workRoot);
     const input = encodeSpec(spec, workRoot, files);
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const { exitStatus, statusText, aborted } = await runLauncher(launcher, input, spec, signal);
     const status = parseStatus(statusText);
     if (aborted) throw new AbortError(signal?.reason);

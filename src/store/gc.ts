@@ -101,6 +101,8 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<{
     let removedSnapshots = 0;
     for (const d of await store.snapshots.list()) {
       if (live.diffs.has(d)) continue;
+      const st = await stat(store.snapshots.path(d)).catch(() => undefined);
+      if (st !== undefined && now - st.mtimeMs < grace) continue;
       if (!dryRun) await store.snapshots.remove(d);
       removedSnapshots++;
     }

@@ -9,7 +9,7 @@
  * another's. Claiming a name happens under the store lock; filling happens outside it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import { errnoCode } from '../util/errors.js';
@@ -62,6 +62,12 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
     await rm(aside, { recursive: true, force: true });
   }
 
+  /** Marks a snapshot recently used: prune's grace period spares it (see gc.ts). */
+  async function touch(p: string): Promise<void> {
+    const now = new Date();
+    await utimes(p, now, now);
+  }
+
   async function has(d: Digest): Promise<boolean> {
     if (owner(d) === d && (await isDir(shortPath(d)))) return true;
     return isDir(longPath(d));
@@ -82,6 +88,7 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
       } else {
         await rename(filled, target);
       }
+      await touch(target);
       return target;
     }, options);
   }
@@ -90,7 +97,10 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
     path,
     has,
     async ensure(d, fill, options = {}) {
-      if (await has(d)) return path(d);
+      if (await has(d)) {
+        await touch(path(d));
+        return path(d);
+      }
       await mkdir(tmpDir, { recursive: true });
       const work = join(tmpDir, tmpName('snap'));
       await mkdir(work, { mode: 0o755 });

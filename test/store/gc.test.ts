@@ -18,7 +18,7 @@ beforeEach(async () => {
   store = await openStore(join(dir, 'store'));
   image = await buildImage(store, dir, [{ a: 'a' }, { b: 'b' }]);
   await store.tags.set('localhost/app:v1', { mediaType: MediaType.OciManifest, digest: image.manifest, size: (await store.blobs.size(image.manifest)) ?? 0 });
-  for (const l of image.layers) await store.snapshots.ensure(l.digest, async () => undefined);
+  for (const l of image.layers) await store.snapshots.ensure(l.digest, () => Promise.resolve());
 });
 afterEach(() => cleanup(dir));
 
@@ -26,7 +26,7 @@ describe('prune', () => {
   it('frees unreferenced blobs and snapshots, keeps tagged images and their compressed variants', async () => {
     const junk = await store.blobs.putBytes('x'.repeat(5000));
     const deadSnap = (`sha256:${'e'.repeat(64)}`) as typeof junk.digest;
-    await store.snapshots.ensure(deadSnap, async () => undefined);
+    await store.snapshots.ensure(deadSnap, () => Promise.resolve());
     const gz = await compressLayer(store, image.layers[0]!.digest, { format: 'gzip' });
     const dry = await prune(store, { gracePeriodMs: 0, dryRun: true });
     expect(dry).toEqual({ removedBlobs: 1, removedSnapshots: 1, bytesFreed: 5000 });

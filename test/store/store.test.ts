@@ -104,14 +104,14 @@ describe('lock', () => {
       [store.root],
     );
     await waitForLine(child, 'locked');
-    await expect(store.withLock(async () => 'got it', { signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(store.withLock(() => Promise.resolve('got it'), { signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ code: 'ABORTED' });
     child.kill('SIGKILL');
     await once(child, 'exit');
-    expect(await store.withLock(async () => 'got it', { signal: AbortSignal.timeout(5000) })).toBe('got it');
+    expect(await store.withLock(() => Promise.resolve('got it'), { signal: AbortSignal.timeout(5000) })).toBe('got it');
   });
 
   it('is re-entrant within one async context and serialises concurrent tag writers', async () => {
-    expect(await store.withLock(() => store.withLock(async () => 42))).toBe(42);
+    expect(await store.withLock(() => store.withLock(() => Promise.resolve(42)))).toBe(42);
     const desc = (i: number): { mediaType: string; digest: Digest; size: number } => ({ mediaType: MediaType.OciManifest, digest: sha256Digest(String(i)), size: i });
     await Promise.all(Array.from({ length: 10 }, (_, i) => store.tags.set(`localhost:5000/app:v${i}`, desc(i))));
     expect((await store.tags.list()).map((t) => t.name).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `localhost:5000/app:v${i}`).sort());
@@ -140,7 +140,7 @@ describe('snapshots', () => {
   it('concurrent creators: first wins, all succeed, one short-named dir', async () => {
     const d = id('abc', '1');
     const paths = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => store.snapshots.ensure(d, async (target) => writeFileSync(join(target, 'who'), String(i)))),
+      Array.from({ length: 5 }, (_, i) => store.snapshots.ensure(d, (target) => Promise.resolve(writeFileSync(join(target, 'who'), String(i))))),
     );
     expect(new Set(paths).size).toBe(1);
     expect(paths[0]).toBe(join(store.root, 'snapshots', d.slice(7, 19)));
@@ -152,8 +152,8 @@ describe('snapshots', () => {
   it('a 12-hex prefix collision falls back to the full name, never shares a dir', async () => {
     const a = id('deadbeefcafe', 'a');
     const b = id('deadbeefcafe', 'b');
-    const pa = await store.snapshots.ensure(a, async (t) => writeFileSync(join(t, 'f'), 'a'));
-    const pb = await store.snapshots.ensure(b, async (t) => writeFileSync(join(t, 'f'), 'b'));
+    const pa = await store.snapshots.ensure(a, (t) => Promise.resolve(writeFileSync(join(t, 'f'), 'a')));
+    const pb = await store.snapshots.ensure(b, (t) => Promise.resolve(writeFileSync(join(t, 'f'), 'b')));
     expect(pb).toBe(join(store.root, 'snapshots', b.slice(7)));
     expect(readFileSync(join(pa, 'f'), 'utf8')).toBe('a');
     expect(readFileSync(join(pb, 'f'), 'utf8')).toBe('b');
@@ -166,7 +166,7 @@ describe('snapshots', () => {
   it('adopts an existing dir by rename; a failed fill leaves nothing', async () => {
     const d = id('1234', '5');
     const upper = join(store.tmpDir, 'upper-x');
-    await store.snapshots.ensure(id('9', '9'), async () => Promise.reject(new Error('boom'))).catch(() => undefined);
+    await store.snapshots.ensure(id('9', '9'), () => Promise.reject(new Error('boom'))).catch(() => undefined);
     expect(await store.snapshots.list()).toEqual([]);
     writeFileSync(join(dir, 'marker'), '');
     const { mkdirSync } = await import('node:fs');

@@ -1,0 +1,59 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxSpec } from '../../src/sandbox/index.js';
+import { baseSpec, capture, ensureLauncher, makeRootfs, removeDir, tempDir } from './helpers.js';
+
+let dir: string;
+let rootfs: string;
+let n = 0;
+
+beforeAll(async () => {
+  ensureLauncher();
+  dir = await tempDir();
+  rootfs = makeRootfs(join(dir, 'rootfs'));
+});
+afterAll(async () => removeDir(dir));
+
+function spec(script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec {
+  const workRoot = join(dir, `wr${n++}`);
+  mkdirSync(workRoot);
+  return { ...baseSpec([rootfs], workRoot, script), ...extra };
+}
+
+describe('cgroup limits', () => {
+  it('reports an OOM kill under a memory limit', async () => {
+    // tail must hold the whole newline-free stream in memory: 300 MiB against a 32 MiB limit.
+    const { result } = await capture(spec('head -c 300m /dev/zero | tail -c 1 > /dev/null; head -c 300m /dev/zero | tail > /dev/null', { limits: { memoryBytes: 32 << 20 } }));
+    expect(result.oomKilled).toBe(true);
+    expect(result.exitCode).not.toBe(0);
+    await result.dispose();
+  });
+
+  it('does not report OOM for a run within its limit', async () => {
+    const { result } = await capture(spec('head -c 10m /dev/zero | wc -c', { limits: { memoryBytes: 64 << 20 } }));
+    expect(result.oomKilled).toBe(false);
+    expect(result.exitCode).toBe(0);
+    await result.dispose();
+  });
+
+  it('limits the number of processes', async () => {
+    const script = 'i=0; while [ $i -lt 20 ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; ps -o pid | tail -n +2 | wc -l';
+    const { result, stdout } = await capture(spec(script, { limits: { pids: 8 } }));
+    expect(Number(stdout.trim())).toBeLessThanOrEqual(8);
+    await result.dispose();
+  });
+
+  it('writes a CPU quota', async () => {
+    let quota = '';
+    const s = spec('echo ready; read x < /dev/zero; sleep 0.2', { limits: { cpus: 0.5 } });
+    s.onStdout = () => {
+      const state = readFileSync(join(s.workRoot, 'sandbox.state'), 'utf8');
+      const cpuDir = /^cgroup 0 0 (\/sys\/fs\/cgroup\/cpu\/.*)$/m.exec(state)?.[1];
+      quota = cpuDir ? readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8').trim() : 'missing';
+    };
+    const { result } = await capture(s);
+    expect(quota).toBe('50000');
+    await result.dispose();
+  });
+});

@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupStale, runInSandbox } from '../../src/sandbox/index.js';
+import type { SandboxSpec } from '../../src/sandbox/index.js';
+import { findLauncher } from '../../src/sandbox/launcher.js';
+import { encodeSpec } from '../../src/sandbox/protocol.js';
+import { prepareWorkRoot } from '../../src/sandbox/workroot.js';
+import { baseSpec, capture, ensureLauncher, hostMounts, makeRootfs, processesWith, removeDir, tempDir, waitFor } from './helpers.js';
+
+let dir: string;
+let rootfs: string;
+let n = 0;
+
+beforeAll(async () => {
+  ensureLauncher();
+  dir = await tempDir();
+  rootfs = makeRootfs(join(dir, 'rootfs'));
+});
+afterAll(async () => removeDir(dir));
+
+function spec(script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec {
+  const workRoot = join(dir, 'runs', `wr${n++}`);
+  mkdirSync(workRoot, { recursive: true });
+  return { ...baseSpec([rootfs], workRoot, script), ...extra };
+}
+
+function readState(workRoot: string): { launcher: number; cgroups: string[] } {
+  const lines = readFileSync(join(workRoot, 'sandbox.state'), 'utf8').split('\n').map((l) => l.split(' '));
+  return {
+    launcher: Number(lines.find((l) => l[0] === 'launcher')?.[1]),
+    cgroups: lines.filter((l) => l[0] === 'cgroup').map((l) => l.slice(3).join(' ')),
+  };
+}
+
+/** A unique sleep duration to find the step's processes on the host by. */
+const marker = (): string => String(900_000 + Math.floor(Math.random() * 99_999));
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+
+describe('sandbox lifecycle', () => {
+  it('leaves no mount, process, cgroup or state behind after a run with a background child', async () => {
+    const before = hostMounts();
+    const s = spec('sleep 987611 & echo started');
+    const { result, stdout } = await capture(s);
+    expect(stdout).toBe('started\n');
+    expect(result.exitCode).toBe(0);
+    expect(processesWith('sleep', '987611')).toEqual([]);
+    expect(hostMounts()).toBe(before);
+    expect(existsSync(join(s.workRoot, 'sandbox.state'))).toBe(false);
+    await result.dispose();
+    await result.dispose(); // idempotent
+    expect(readdirSync(s.workRoot)).toEqual([]);
+  });
+
+  it('aborts mid-run: everything dies, nothing stays mounted, workRoot is emptied', async () => {
+    const before = hostMounts();
+    const ac = new AbortController();
+    const s = spec('echo ready; sleep 987612 & exec sleep 987613', {
+      onStdout: (c) => {
+        if (c.toString().includes('ready')) ac.abort();
+      },
+    });
+    await expect(runInSandbox(s, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(processesWith('sleep', '987612')).toEqual([]);
+    expect(processesWith('sleep', '987613')).toEqual([]);
+    expect(hostMounts()).toBe(before);
+    expect(readdirSync(s.workRoot)).toEqual([]);
+  });
+
+  it('rejects at once for an already aborted signal', async () => {
+    await expect(runInSandbox(spec('true'), { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  it('dies with its node parent (SIGKILL) and the launcher cleans up', async () => {
+    const [bg, fg] = [marker(), marker()];
+    const s = spec(`echo ready; sleep ${bg} & exec sleep ${fg}`);
+    await prepareWorkRoot(s, s.workRoot);
+    const tokens = encodeSpec(s, s.workRoot, { hostsPath: join(s.workRoot, 'hosts'), resolvPath: join(s.workRoot, 'resolv.conf') })
+      .toString('utf8').split('\0').slice(0, -1);
+    tokens[tokens.indexOf('ppid') + 1] = '__PPID__';
+    const script = join(dir, 'parent.mjs');
+    writeFileSync(script, `
+      import { spawn } from 'node:child_process';
+      const tokens = JSON.parse(process.env.SPEC_TOKENS).map((t) => (t === '__PPID__' ? String(process.pid) : t));
+      const child = spawn(process.argv[2], [], { stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'ignore'] });
+      child.stdout.pipe(process.stdout);
+      child.stdio[3].end(Buffer.from(tokens.map((t) => t + '\\0').join('')));
+    `);
+    const parent = spawn(process.execPath, [script, await findLauncher()], { env: { ...process.env, SPEC_TOKENS: JSON.stringify(tokens) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let state: ReturnType<typeof readState>;
+    try {
+      await new Promise<void>((resolve) => parent.stdout.on('data', (c: Buffer) => c.toString().includes('ready') && resolve()));
+      state = readState(s.workRoot);
+      expect(alive(state.launcher)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+    const { launcher, cgroups } = state;
+    expect(await waitFor(() => processesWith('sleep', bg).length + processesWith('sleep', fg).length === 0)).toBe(true);
+    expect(await waitFor(() => !alive(launcher))).toBe(true);
+    expect(existsSync(join(s.workRoot, 'sandbox.state'))).toBe(false);
+    for (const cg of cgroups) expect(existsSync(cg)).toBe(false);
+  });
+
+  it('cleanupStale removes the cgroups of a launcher that was SIGKILLed', async () => {
+    let cgroups: string[] = [];
+    const s = spec('echo ready; exec sleep 987616', {
+      onStdout: () => {
+        const state = readState(s.workRoot);
+        cgroups = state.cgroups;
+        process.kill(state.launcher, 'SIGKILL');
+      },
+    });
+    await expect(runInSandbox(s)).rejects.toMatchObject({ code: 'SANDBOX', message: expect.stringContaining('died unexpectedly') });
+    expect(await waitFor(() => processesWith('sleep', '987616').length === 0)).toBe(true);
+    expect(cgroups.length).toBeGreaterThan(0);
+    expect(await waitFor(() => cgroups.every((cg) => existsSync(cg) && readFileSync(join(cg, 'cgroup.procs'), 'utf8') === ''))).toBe(true);
+    await cleanupStale(join(dir, 'runs'));
+    for (const cg of cgroups) expect(existsSync(cg)).toBe(false);
+  });
+
+  it('cleanupStale kills the processes and removes the cgroups listed in a dead launcher state file', async () => {
+    const stateDir = join(dir, 'stale');
+    const workRoot = join(stateDir, 'wr');
+    mkdirSync(workRoot, { recursive: true });
+    const own = /^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
+    const cg = join('/sys/fs/cgroup/memory', own, 'tsbuild-stale-test');
+    mkdirSync(cg, { recursive: true });
+    const victim = spawn('/bin/busybox', ['sleep', '987617'], { stdio: 'ignore' });
+    await waitFor(() => existsSync(`/proc/${victim.pid}/stat`));
+    const stat = readFileSync(`/proc/${victim.pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    writeFileSync(join(workRoot, 'sandbox.state'), `launcher 999999999 1\nchild ${victim.pid} ${start}\ncgroup 0 0 ${cg}\n`);
+    const exited = new Promise((resolve) => victim.on('exit', (_code, sig) => resolve(sig)));
+    await cleanupStale(stateDir);
+    expect(await exited).toBe('SIGKILL');
+    expect(existsSync(cg)).toBe(false);
+    expect(existsSync(join(workRoot, 'sandbox.state'))).toBe(false);
+  });
+});
