@@ -113,7 +113,7 @@ describe('sandbox lifecycle', () => {
         process.kill(state.launcher, 'SIGKILL');
       },
     });
-    await expect(runInSandbox(s)).rejects.toMatchObject({ code: 'SANDBOX', message: expect.stringContaining('died unexpectedly') });
+    await expect(runInSandbox(s)).rejects.toMatchObject({ code: 'SANDBOX', message: expect.stringContaining('died unexpectedly') as unknown });
     expect(await waitFor(() => processesWith('sleep', '987616').length === 0)).toBe(true);
     expect(cgroups.length).toBeGreaterThan(0);
     expect(await waitFor(() => cgroups.every((cg) => existsSync(cg) && readFileSync(join(cg, 'cgroup.procs'), 'utf8') === ''))).toBe(true);
