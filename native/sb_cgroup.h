@@ -1,5 +1,6 @@
 /* Per-run cgroups named tsbuild-<launcher pid>-<launcher starttime>, created next to the
- * launcher's own cgroup (v1: in memory, pids, cpu; v2: one unified group). The name lets
+ * launcher's own cgroup (v1: in memory, pids, cpu; v2: one unified group, under the root group
+ * when ours cannot delegate controllers). The name lets
  * cleanupStale() tell a crashed run's leftovers from a live one. */
 #ifndef SB_CGROUP_H
 #define SB_CGROUP_H
@@ -60,7 +61,12 @@ static void cg_setup(const struct sb_spec *s, struct cgroups *cg, const char *na
     if (own_cgroup("", own, sizeof own)) own[0] = 0;
     char sub[PATH_MAX + 64];
     snprintf(sub, sizeof sub, CG_ROOT "%s/cgroup.subtree_control", own);
-    write_file(sub, "+memory +pids +cpu"); /* may fail (processes in our group); limits then fail below */
+    /* "No internal processes": our own group may not delegate controllers while node sits in
+     * it, so fall back to the root group (exempt from that rule). */
+    if (write_file(sub, "+memory +pids +cpu") && own[0]) {
+      own[0] = 0;
+      write_file(CG_ROOT "/cgroup.subtree_control", "+memory +pids +cpu");
+    }
     if (cg_make(cg, CG_ROOT, own, name)) {
       if (s->memory >= 0 || s->pids >= 0 || s->cpu_quota >= 0) die("creating cgroup %s: %m", cg->dirs[0]);
       return;

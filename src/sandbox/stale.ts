@@ -83,7 +83,7 @@ async function cgroupParents(): Promise<string[]> {
     if (!m) continue;
     const [, list = '', path = ''] = m;
     const rel = path === '/' ? '' : path;
-    if (list === '') parents.push(CG_ROOT + rel);
+    if (list === '') parents.push(CG_ROOT + rel, CG_ROOT); // v2: next to ours, or under the root group
     for (const ctrl of list.split(',')) if (['memory', 'pids', 'cpu'].includes(ctrl)) parents.push(`${CG_ROOT}/${ctrl}${rel}`);
   }
   return parents;

@@ -42,11 +42,12 @@ const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !readFileS
 describe('sandbox lifecycle', () => {
   it('leaves no mount, process, cgroup or state behind after a run with a background child', async () => {
     const before = hostMounts();
-    const s = spec('sleep 987611 & echo started');
+    const bg = marker();
+    const s = spec(`sleep ${bg} & echo started`);
     const { result, stdout } = await capture(s);
     expect(stdout).toBe('started\n');
     expect(result.exitCode).toBe(0);
-    expect(processesWith('sleep', '987611')).toEqual([]);
+    expect(processesWith('sleep', bg)).toEqual([]);
     expect(hostMounts()).toBe(before);
     expect(existsSync(join(s.workRoot, 'sandbox.state'))).toBe(false);
     await result.dispose();
@@ -57,14 +58,15 @@ describe('sandbox lifecycle', () => {
   it('aborts mid-run: everything dies, nothing stays mounted, workRoot is emptied', async () => {
     const before = hostMounts();
     const ac = new AbortController();
-    const s = spec('echo ready; sleep 987612 & exec sleep 987613', {
+    const [bg, fg] = [marker(), marker()];
+    const s = spec(`echo ready; sleep ${bg} & exec sleep ${fg}`, {
       onStdout: (c) => {
         if (c.toString().includes('ready')) ac.abort();
       },
     });
     await expect(runInSandbox(s, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORTED' });
-    expect(processesWith('sleep', '987612')).toEqual([]);
-    expect(processesWith('sleep', '987613')).toEqual([]);
+    expect(processesWith('sleep', bg)).toEqual([]);
+    expect(processesWith('sleep', fg)).toEqual([]);
     expect(hostMounts()).toBe(before);
     expect(readdirSync(s.workRoot)).toEqual([]);
   });
@@ -106,7 +108,8 @@ describe('sandbox lifecycle', () => {
 
   it('cleanupStale removes the cgroups of a launcher that was SIGKILLed', async () => {
     let cgroups: string[] = [];
-    const s = spec('echo ready; exec sleep 987616', {
+    const fg = marker();
+    const s = spec(`echo ready; exec sleep ${fg}`, {
       onStdout: () => {
         const state = readState(s.workRoot);
         cgroups = state.cgroups;
@@ -114,7 +117,7 @@ describe('sandbox lifecycle', () => {
       },
     });
     await expect(runInSandbox(s)).rejects.toMatchObject({ code: 'SANDBOX', message: expect.stringContaining('died unexpectedly') as unknown });
-    expect(await waitFor(() => processesWith('sleep', '987616').length === 0)).toBe(true);
+    expect(await waitFor(() => processesWith('sleep', fg).length === 0)).toBe(true);
     expect(cgroups.length).toBeGreaterThan(0);
     expect(await waitFor(() => cgroups.every((cg) => existsSync(cg) && readFileSync(join(cg, 'cgroup.procs'), 'utf8') === ''))).toBe(true);
     await cleanupStale(join(dir, 'runs'));

@@ -45,9 +45,10 @@ describe('runInSandbox basics', () => {
   });
 
   it('reports death by signal as 128+signal', async () => {
-    const pending = run('exec sleep 987601');
-    expect(await waitFor(() => processesWith('sleep', '987601').length > 0)).toBe(true);
-    for (const pid of processesWith('sleep', '987601')) process.kill(pid, 'SIGKILL');
+    const marker = String(900_000 + Math.floor(Math.random() * 99_999));
+    const pending = run(`exec sleep ${marker}`);
+    expect(await waitFor(() => processesWith('sleep', marker).length > 0)).toBe(true);
+    for (const pid of processesWith('sleep', marker)) process.kill(pid, 'SIGKILL');
     expect(await pending).toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
     // Inside, pid 1 ignores even SIGKILL from its own namespace; a child dies normally.
     expect((await run('sh -c "kill -9 \\$\\$"; echo $?')).stdout).toBe('137\n');
