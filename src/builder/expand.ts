@@ -7,7 +7,7 @@ import type { ImageConfig } from '../image/index.js';
 import { DockerfileError } from '../parser/errors.js';
 import { expandWordWithMatches, expandWords } from '../parser/shell/index.js';
 import type { Location } from '../parser/types.js';
-import { envOf } from './state.js';
+import { envOf, UNSET_ARG } from './state.js';
 
 export class Expander {
   readonly used = new Set<string>();
@@ -16,7 +16,7 @@ export class Expander {
   readonly #location: Location;
 
   constructor(config: ImageConfig, args: Map<string, string>, escape: '\\' | '`', location: Location) {
-    this.#env = new Map([...[...args].filter(([, v]) => v !== '\u0000unset'), ...envOf(config)]);
+    this.#env = new Map([...[...args].filter(([, v]) => v !== UNSET_ARG), ...envOf(config)]);
     this.#escape = escape;
     this.#location = location;
   }

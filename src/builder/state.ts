@@ -19,6 +19,9 @@ export interface StageState {
   args: Map<string, string>;
 }
 
+/** Marks an ARG declared without any value: listed as `K=` in RUN history, absent from the env. */
+export const UNSET_ARG = '\u0000unset';
+
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function emptyConfig(platform: { os: string; architecture: string; variant?: string }): ImageConfig {

@@ -6,8 +6,6 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MediaType } from '../image/index.js';
-import { commitLayer } from '../layers/index.js';
 import type { AddInstruction, CopyInstruction } from '../parser/types.js';
 import { TsbuildError } from '../util/errors.js';
 import type { BuildContext, ContextEntry } from './context.js';
@@ -15,7 +13,7 @@ import { stageCopy, type CopyItem } from './copy.js';
 import type { Expander } from './expand.js';
 import { RootfsView, type ViewEntry } from './rootfs.js';
 import type { StageState } from './state.js';
-import { historyEntry, resolveDest, type Prepared, type StepDelta, type StepEnv } from './steps.js';
+import { commitStepLayer, lowerDirsOf, resolveDest, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 import { resolveChown } from './users.js';
 
 export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: StageState, env: StepEnv, x: Expander): Promise<Prepared> {
@@ -32,12 +30,12 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
   const from = ins.kind === 'COPY' ? ins.from : undefined;
   const fromState = from !== undefined ? await env.stageState(from) : undefined;
   const dest = resolveDest(state, destText);
-  const lowerDirs = [...state.layers].reverse().map((l) => env.store.snapshots.path(l.diffId));
+  const lowerDirs = lowerDirsOf(state, env.store);
 
   const hash = createHash('sha256');
   let items: CopyItem[];
   if (fromState !== undefined) {
-    const view = new RootfsView([...fromState.layers].reverse().map((l) => env.store.snapshots.path(l.diffId)));
+    const view = new RootfsView(lowerDirsOf(fromState, env.store));
     items = [];
     for (const s of sources) items.push(...(await viewItems(view, s)));
     hash.update(`from:${fromState.key}\n`);
@@ -87,16 +85,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
         ...(epochMs !== undefined ? { mtimeMs: epochMs } : {}),
         ...(env.signal !== undefined ? { signal: env.signal } : {}),
       });
-      const layer = await commitLayer(env.store, staging, [], {
-        ...(env.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.sourceDateEpoch } : {}),
-        ...(env.signal !== undefined ? { signal: env.signal } : {}),
-      });
-      await env.store.snapshots.adopt(layer.diffId, staging);
-      return {
-        layer: { diffId: layer.diffId, descriptor: { mediaType: MediaType.OciLayer, digest: layer.diffId, size: layer.size } },
-        history: historyEntry(`${createdBy} # buildkit`, env, false),
-        layerSize: layer.size,
-      };
+      return await commitStepLayer(env, staging, [], `${createdBy} # buildkit`);
     } finally {
       await rm(staging, { recursive: true, force: true });
       if (heredocDir !== undefined) await rm(heredocDir, { recursive: true, force: true });

@@ -6,14 +6,12 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MediaType } from '../image/index.js';
-import { commitLayer } from '../layers/index.js';
 import type { RunInstruction, RunMount } from '../parser/types.js';
 import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
-import { envOf, type StageState } from './state.js';
-import { historyEntry, shellOf, UNSET_ARG, visibleArgs, type Prepared, type StepDelta, type StepEnv } from './steps.js';
+import { envOf, UNSET_ARG, type StageState } from './state.js';
+import { commitStepLayer, lowerDirsOf, shellOf, visibleArgs, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 
 const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
 const OUTPUT_TAIL_LINES = 20;
@@ -68,7 +66,7 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
   };
   const apply = async (): Promise<StepDelta> => {
     const workRoot = await mkdtemp(join(env.store.tmpDir, 'run-'));
-    const lowerDirs = [...state.layers].reverse().map((l) => env.store.snapshots.path(l.diffId));
+    const lowerDirs = lowerDirsOf(state, env.store);
     const output: string[] = [];
     const keep = (chunk: Buffer): void => {
       output.push(...chunk.toString('utf8').split('\n'));
@@ -109,16 +107,7 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
             ...(tail.length > 0 ? { hint: `last output:\n  ${tail.join('\n  ')}` } : {}),
           });
         }
-        const layer = await commitLayer(env.store, result.upperDir, lowerDirs, {
-          ...(env.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.sourceDateEpoch } : {}),
-          ...(env.signal !== undefined ? { signal: env.signal } : {}),
-        });
-        await env.store.snapshots.adopt(layer.diffId, result.upperDir);
-        return {
-          layer: { diffId: layer.diffId, descriptor: { mediaType: MediaType.OciLayer, digest: layer.diffId, size: layer.size } },
-          history: historyEntry(`RUN ${runCommandString(argv, state)} # buildkit`, env, false),
-          layerSize: layer.size,
-        };
+        return await commitStepLayer(env, result.upperDir, lowerDirs, `RUN ${runCommandString(argv, state)} # buildkit`);
       } finally {
         await result.dispose();
       }

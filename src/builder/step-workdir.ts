@@ -4,13 +4,11 @@
  */
 import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { MediaType } from '../image/index.js';
-import { commitLayer } from '../layers/index.js';
 import type { WorkdirInstruction } from '../parser/types.js';
 import type { Expander } from './expand.js';
 import { RootfsView } from './rootfs.js';
 import type { StageState } from './state.js';
-import { historyEntry, type Prepared, type StepDelta, type StepEnv } from './steps.js';
+import { commitStepLayer, historyEntry, lowerDirsOf, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 import { resolveChown } from './users.js';
 
 export async function prepareWorkdir(ins: WorkdirInstruction, state: StageState, env: StepEnv, x: Expander): Promise<Prepared> {
@@ -22,7 +20,7 @@ export async function prepareWorkdir(ins: WorkdirInstruction, state: StageState,
     return Promise.resolve({ state });
   }
   const user = cc.User ?? '';
-  const lowerDirs = [...state.layers].reverse().map((l) => env.store.snapshots.path(l.diffId));
+  const lowerDirs = lowerDirsOf(state, env.store);
   const inputs = { parent: state.key, platform: `${env.platform.os}/${env.platform.architecture}`, instruction: `WORKDIR ${wd}`, env: [], extra: { user } };
   const apply = async (): Promise<StepDelta> => {
     const staging = await mkdtemp(join(env.store.tmpDir, 'workdir-'));
@@ -39,16 +37,7 @@ export async function prepareWorkdir(ins: WorkdirInstruction, state: StageState,
           await chown(join(staging, current), owner.uid, owner.gid);
         }
       }
-      const layer = await commitLayer(env.store, staging, [], {
-        ...(env.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.sourceDateEpoch } : {}),
-        ...(env.signal !== undefined ? { signal: env.signal } : {}),
-      });
-      await env.store.snapshots.adopt(layer.diffId, staging);
-      return {
-        layer: { diffId: layer.diffId, descriptor: { mediaType: MediaType.OciLayer, digest: layer.diffId, size: layer.size } },
-        history: historyEntry(`WORKDIR ${wd}`, env, false),
-        layerSize: layer.size,
-      };
+      return await commitStepLayer(env, staging, [], `WORKDIR ${wd}`);
     } finally {
       await rm(staging, { recursive: true, force: true });
     }

@@ -6,6 +6,8 @@
  */
 import { posix } from 'node:path';
 import type { HistoryEntry, Platform } from '../image/index.js';
+import { MediaType } from '../image/index.js';
+import { commitLayer } from '../layers/index.js';
 import type { Instruction } from '../parser/types.js';
 import type { Store } from '../store/index.js';
 import type { CacheInputs } from './cachekey.js';
@@ -15,7 +17,7 @@ import * as meta from './meta.js';
 import { prepareCopy } from './step-copy.js';
 import { prepareRun } from './step-run.js';
 import { prepareWorkdir } from './step-workdir.js';
-import { DEFAULT_PATH, type LayerRef, type StageState } from './state.js';
+import { DEFAULT_PATH, UNSET_ARG, type LayerRef, type StageState } from './state.js';
 
 export interface StepEnv {
   store: Store;
@@ -154,8 +156,6 @@ export function ensurePath(state: StageState): void {
   if (!env.some((e) => e.startsWith('PATH='))) state.config.config.Env = [...env, `PATH=${DEFAULT_PATH}`];
 }
 
-/** Marks an ARG declared without any value: listed as `K=` in RUN history, absent from the env. */
-export const UNSET_ARG = '\u0000unset';
 
 /** ARGs with a value, as the env entries a step sees (ENV of the same name wins). */
 export function visibleArgs(state: StageState): Map<string, string> {
@@ -170,4 +170,26 @@ export function resolveDest(state: StageState, dest: string): { path: string; is
   const isDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
   const path = posix.resolve(wd === '' ? '/' : wd, dest);
   return { path, isDir };
+}
+
+/** The state's snapshot dirs as overlay lowerdirs, top-most first. */
+export function lowerDirsOf(state: StageState, store: Store): string[] {
+  return [...state.layers].reverse().map((l) => store.snapshots.path(l.diffId));
+}
+
+/**
+ * The common end of every layer-making step: tar the dir (an overlay upper dir, or a staged one
+ * with no lowerdirs), store it uncompressed, adopt the dir as the layer's snapshot.
+ */
+export async function commitStepLayer(env: StepEnv, dir: string, lowerDirs: string[], createdBy: string): Promise<StepDelta> {
+  const layer = await commitLayer(env.store, dir, lowerDirs, {
+    ...(env.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.sourceDateEpoch } : {}),
+    ...(env.signal !== undefined ? { signal: env.signal } : {}),
+  });
+  await env.store.snapshots.adopt(layer.diffId, dir);
+  return {
+    layer: { diffId: layer.diffId, descriptor: { mediaType: MediaType.OciLayer, digest: layer.diffId, size: layer.size } },
+    history: historyEntry(createdBy, env, false),
+    layerSize: layer.size,
+  };
 }
