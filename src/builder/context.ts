@@ -80,21 +80,27 @@ export class BuildContext {
     return out;
   }
 
-  /** Recursively lists a directory entry's descendants (not itself), sorted, ignore rules applied. */
-  async *walk(dir: ContextEntry, signal?: AbortSignal): AsyncGenerator<ContextEntry> {
-    const names = (await readdir(dir.hostPath)).sort();
-    for (const name of names) {
+  /**
+   * Direct children of a directory entry, sorted, with the ignore rules applied: an ignored
+   * file is left out; an ignored directory is kept only when a `!` pattern may re-include
+   * something below it. The one rule both hashing (`walk`) and copying use.
+   */
+  async *children(dir: ContextEntry, signal?: AbortSignal): AsyncGenerator<ContextEntry> {
+    for (const name of (await readdir(dir.hostPath)).sort()) {
       signal?.throwIfAborted();
       const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
       const hostPath = join(dir.hostPath, name);
       const stat = await lstat(hostPath, { bigint: true });
-      if (stat.isDirectory()) {
-        if (this.isIgnored(rel) && !(this.#ignore?.mayMatchInside?.(rel) ?? false)) continue;
-        if (!this.isIgnored(rel)) yield { rel, hostPath, stat };
-        yield* this.walk({ rel, hostPath, stat }, signal);
-      } else if (!this.isIgnored(rel)) {
-        yield { rel, hostPath, stat };
-      }
+      if (this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore?.mayMatchInside?.(rel) ?? false))) continue;
+      yield { rel, hostPath, stat };
+    }
+  }
+
+  /** Recursively lists a directory entry's descendants (not itself), in `children` order. */
+  async *walk(dir: ContextEntry, signal?: AbortSignal): AsyncGenerator<ContextEntry> {
+    for await (const child of this.children(dir, signal)) {
+      yield child;
+      if (child.stat.isDirectory()) yield* this.walk(child, signal);
     }
   }
 

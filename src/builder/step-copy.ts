@@ -4,7 +4,7 @@
  * The cache input is the digest of exactly the selected sources.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddInstruction, CopyInstruction } from '../parser/types.js';
 import { TsbuildError } from '../util/errors.js';
@@ -105,18 +105,10 @@ function contextItem(context: BuildContext, entry: ContextEntry, signal?: AbortS
   return item;
 }
 
-/** Direct children of a context dir, each dir lazily listing its own. Ignore rules apply. */
+/** A context dir's children as copy items, each dir lazily listing its own. */
 function flatChildren(context: BuildContext, dir: ContextEntry, signal?: AbortSignal): () => AsyncIterable<CopyItem> {
   return async function* () {
-    for (const name of (await readdir(dir.hostPath)).sort()) {
-      signal?.throwIfAborted();
-      const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-      const hostPath = join(dir.hostPath, name);
-      const stat = await lstat(hostPath, { bigint: true });
-      const entry = { rel, hostPath, stat };
-      if (context.isIgnored(rel) && !stat.isDirectory()) continue;
-      yield contextItem(context, entry, signal);
-    }
+    for await (const child of context.children(dir, signal)) yield contextItem(context, child, signal);
   };
 }
 

@@ -88,6 +88,24 @@ describe('builds on the busybox base', () => {
     expect(await readInImage(view, '/app/junk.log')).toBeUndefined();
   });
 
+  it('copies a directory with ignored dirs left out and `!` exceptions re-included', async () => {
+    const ctx = await makeContext({
+      Dockerfile: 'FROM busybox:local\nCOPY . /app/\n',
+      '.dockerignore': 'logs\ncache\n!cache/keep.txt\n',
+      'logs/x.log': 'x',
+      'cache/a.bin': 'a',
+      'cache/keep.txt': 'keep',
+      'src/main.sh': 'echo',
+    });
+    cleanup.push(ctx);
+    const { result } = await runBuild(store, { contextDir: ctx });
+    const { view } = await imageOf(store, result.manifestDigest);
+    expect(await readInImage(view, '/app/src/main.sh')).toBe('echo');
+    expect(await readInImage(view, '/app/cache/keep.txt')).toBe('keep');
+    expect(await readInImage(view, '/app/cache/a.bin')).toBeUndefined();
+    expect((await view.resolve('/app/logs')).entry).toBeUndefined();
+  });
+
   it('a failing RUN reports the command and exit code, and leaves no mount behind', async () => {
     const before = await mountsSnapshot();
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nRUN echo doomed && exit 3\n' });
