@@ -7,7 +7,8 @@
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { errnoCode, TsbuildError } from '../util/errors.js';
+import { TsbuildError } from '../util/errors.js';
+import { lstatOrUndefined } from '../util/fs.js';
 import { isOverlayOpaque } from '../util/xattr.js';
 
 const MAX_SYMLINKS = 40;
@@ -26,15 +27,6 @@ function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
 
 export class RootfsView {
   readonly #layers: string[];

@@ -1,7 +1,7 @@
 /** Filesystem primitives for extraction that Node lacks or that must never follow symlinks. */
 import { execFile } from 'node:child_process';
-import { constants, type Stats } from 'node:fs';
-import { chmod, lchown, lstat, lutimes, open, readdir, rm, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, lchown, lutimes, open, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errnoCode, TsbuildError } from '../util/errors.js';
@@ -25,15 +25,6 @@ export async function removeAny(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
 }
 
-export async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
 
 /** Creates a regular file exclusively; O_NOFOLLOW|O_EXCL refuse a symlink in the final slot. */
 export async function writeNewFile(path: string, mode: number, body: AsyncIterable<Buffer>): Promise<number> {

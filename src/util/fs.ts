@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { errnoCode } from './errors.js';
 
 /** A unique name for a temporary file: pid + random, so two processes never collide. */
 export function tmpName(prefix: string): string {
@@ -34,5 +36,16 @@ export async function writeAtomic(
     done = true;
   } finally {
     if (!done) await rm(tmp, { force: true });
+  }
+}
+
+/** lstat that answers undefined for a missing path (ENOENT, or a non-directory parent). */
+export async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
   }
 }
