@@ -1,26 +1,11 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runInSandbox } from '../../src/sandbox/index.js';
-import type { SandboxSpec } from '../../src/sandbox/index.js';
-import { baseSpec, capture, ensureLauncher, makeRootfs, removeDir, tempDir } from './helpers.js';
+import { capture, useSandboxFixture } from './helpers.js';
 
-let dir: string;
-let rootfs: string;
-let n = 0;
-
-beforeAll(async () => {
-  ensureLauncher();
-  dir = await tempDir();
-  rootfs = makeRootfs(join(dir, 'rootfs'));
-});
-afterAll(async () => removeDir(dir));
-
-function spec(script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec {
-  const workRoot = join(dir, `wr${n++}`);
-  mkdirSync(workRoot);
-  return { ...baseSpec([rootfs], workRoot, script), ...extra };
-}
+const fx = useSandboxFixture();
+const spec = fx.spec;
 
 describe('cgroup limits', () => {
   it('reports an OOM kill under a memory limit', async () => {

@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { runInSandbox } from '../../src/sandbox/index.js';
 import type { SandboxResult, SandboxSpec } from '../../src/sandbox/index.js';
 
@@ -97,4 +98,41 @@ export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> 
     await new Promise((r) => setTimeout(r, 50));
   }
   return cond();
+}
+
+export interface SandboxFixture {
+  /** A temp dir for the file's tests; removed after them. */
+  readonly dir: string;
+  /** A busybox rootfs inside `dir`. */
+  readonly rootfs: string;
+  /** A fresh, empty workRoot inside `dir`. */
+  workRoot: () => string;
+  /** The base spec for `script` over the rootfs, in a fresh workRoot. */
+  spec: (script: string, extra?: Partial<SandboxSpec>) => SandboxSpec;
+}
+
+/**
+ * Registers beforeAll/afterAll that make (and remove) the temp dir and rootfs every sandbox test
+ * file uses. `prepare` adds files to the rootfs; `workRootsIn` puts workRoots in a subdir of `dir`.
+ */
+export function useSandboxFixture(options: { prepare?: (rootfs: string) => void; workRootsIn?: string } = {}): SandboxFixture {
+  let n = 0;
+  const fx = {
+    dir: '',
+    rootfs: '',
+    workRoot: (): string => {
+      const workRoot = join(fx.dir, options.workRootsIn ?? '', `wr${n++}`);
+      mkdirSync(workRoot, { recursive: true });
+      return workRoot;
+    },
+    spec: (script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec => ({ ...baseSpec([fx.rootfs], fx.workRoot(), script), ...extra }),
+  };
+  beforeAll(async () => {
+    ensureLauncher();
+    fx.dir = await tempDir();
+    fx.rootfs = makeRootfs(join(fx.dir, 'rootfs'));
+    options.prepare?.(fx.rootfs);
+  });
+  afterAll(async () => removeDir(fx.dir));
+  return fx;
 }

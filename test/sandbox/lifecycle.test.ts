@@ -1,30 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cleanupStale, runInSandbox } from '../../src/sandbox/index.js';
-import type { SandboxSpec } from '../../src/sandbox/index.js';
 import { findLauncher } from '../../src/sandbox/launcher.js';
 import { encodeSpec } from '../../src/sandbox/protocol.js';
 import { prepareWorkRoot } from '../../src/sandbox/workroot.js';
-import { baseSpec, capture, ensureLauncher, hostMounts, makeRootfs, processesWith, removeDir, tempDir, waitFor } from './helpers.js';
+import { capture, hostMounts, processesWith, waitFor, useSandboxFixture } from './helpers.js';
 
-let dir: string;
-let rootfs: string;
-let n = 0;
-
-beforeAll(async () => {
-  ensureLauncher();
-  dir = await tempDir();
-  rootfs = makeRootfs(join(dir, 'rootfs'));
-});
-afterAll(async () => removeDir(dir));
-
-function spec(script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec {
-  const workRoot = join(dir, 'runs', `wr${n++}`);
-  mkdirSync(workRoot, { recursive: true });
-  return { ...baseSpec([rootfs], workRoot, script), ...extra };
-}
+const fx = useSandboxFixture({ workRootsIn: 'runs' });
+const spec = fx.spec;
 
 function readState(workRoot: string): { launcher: number; cgroups: string[] } {
   const lines = readFileSync(join(workRoot, 'sandbox.state'), 'utf8').split('\n').map((l) => l.split(' '));
@@ -82,7 +67,7 @@ describe('sandbox lifecycle', () => {
     const tokens = encodeSpec(s, s.workRoot, { hostsPath: join(s.workRoot, 'hosts'), resolvPath: join(s.workRoot, 'resolv.conf') })
       .toString('utf8').split('\0').slice(0, -1);
     tokens[tokens.indexOf('ppid') + 1] = '__PPID__';
-    const script = join(dir, 'parent.mjs');
+    const script = join(fx.dir, 'parent.mjs');
     writeFileSync(script, `
       import { spawn } from 'node:child_process';
       const tokens = JSON.parse(process.env.SPEC_TOKENS).map((t) => (t === '__PPID__' ? String(process.pid) : t));
@@ -120,12 +105,12 @@ describe('sandbox lifecycle', () => {
     expect(await waitFor(() => processesWith('sleep', fg).length === 0)).toBe(true);
     expect(cgroups.length).toBeGreaterThan(0);
     expect(await waitFor(() => cgroups.every((cg) => existsSync(cg) && readFileSync(join(cg, 'cgroup.procs'), 'utf8') === ''))).toBe(true);
-    await cleanupStale(join(dir, 'runs'));
+    await cleanupStale(join(fx.dir, 'runs'));
     for (const cg of cgroups) expect(existsSync(cg)).toBe(false);
   });
 
   it('cleanupStale kills the processes and removes the cgroups listed in a dead launcher state file', async () => {
-    const stateDir = join(dir, 'stale');
+    const stateDir = join(fx.dir, 'stale');
     const workRoot = join(stateDir, 'wr');
     mkdirSync(workRoot, { recursive: true });
     const own = /^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';

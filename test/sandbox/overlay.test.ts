@@ -1,37 +1,25 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxSpec } from '../../src/sandbox/index.js';
-import { baseSpec, capture, ensureLauncher, makeRootfs, removeDir, tempDir } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { capture, useSandboxFixture } from './helpers.js';
 
-let dir: string;
-let rootfs: string;
-let n = 0;
-
-beforeAll(async () => {
-  ensureLauncher();
-  dir = await tempDir();
-  rootfs = makeRootfs(join(dir, 'rootfs'));
-  mkdirSync(join(rootfs, 'data/keep'), { recursive: true });
-  writeFileSync(join(rootfs, 'data/file'), 'lower\n');
-  mkdirSync(join(rootfs, 'dir/sub'), { recursive: true });
-  writeFileSync(join(rootfs, 'dir/sub/x'), 'x');
+const fx = useSandboxFixture({
+  prepare: (root) => {
+    mkdirSync(join(root, 'data/keep'), { recursive: true });
+    writeFileSync(join(root, 'data/file'), 'lower\n');
+    mkdirSync(join(root, 'dir/sub'), { recursive: true });
+    writeFileSync(join(root, 'dir/sub/x'), 'x');
+  },
 });
-afterAll(async () => removeDir(dir));
-
-function spec(script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec {
-  const workRoot = join(dir, `wr${n++}`);
-  mkdirSync(workRoot);
-  return { ...baseSpec([rootfs], workRoot, script), ...extra };
-}
+const spec = fx.spec;
 
 /** Node cannot read xattrs; python's os.getxattr can. */
 function getXattr(path: string, name: string): string {
   return execFileSync('python3', ['-c', 'import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2]).decode())', path, name], { encoding: 'utf8' }).trim();
 }
 
-/** Every path in an upper dir, relative, sorted. */
+/** Every path in an upper fx.dir, relative, sorted. */
 function tree(root: string, rel = ''): string[] {
   return readdirSync(join(root, rel)).sort().flatMap((name) => {
     const p = rel ? `${rel}/${name}` : name;
@@ -53,7 +41,7 @@ describe('overlay upper dir', () => {
   });
 
   it('leaves no /etc/hosts, /etc/resolv.conf, /proc, /dev, /sys or mount-target stubs in the upper dir', async () => {
-    const etcTimes = statSync(join(rootfs, 'etc')).mtimeMs;
+    const etcTimes = statSync(join(fx.rootfs, 'etc')).mtimeMs;
     const { result, stdout } = await capture(
       spec('cat /etc/hosts /etc/resolv.conf; ls -d /proc/1 /dev/null /sys/kernel /cache/deep', {
         hostsFile: '10.1.2.3 custom\n',
@@ -63,7 +51,7 @@ describe('overlay upper dir', () => {
     );
     expect(stdout).toBe('10.1.2.3 custom\nnameserver 192.0.2.1\n/cache/deep\n/dev/null\n/proc/1\n/sys/kernel\n');
     expect(tree(result.upperDir)).toEqual([]);
-    expect(statSync(join(rootfs, 'etc')).mtimeMs).toBe(etcTimes);
+    expect(statSync(join(fx.rootfs, 'etc')).mtimeMs).toBe(etcTimes);
     await result.dispose();
   });
 
@@ -74,10 +62,10 @@ describe('overlay upper dir', () => {
   });
 
   it('does not create a stub when the lower layer has the file', async () => {
-    const top = join(dir, 'with-hosts');
+    const top = join(fx.dir, 'with-hosts');
     mkdirSync(join(top, 'etc'), { recursive: true });
     writeFileSync(join(top, 'etc/hosts'), '127.0.0.1 image-hosts\n');
-    const { result, stdout } = await capture({ ...spec('cat /etc/hosts; echo x > /etc/hosts'), lowerDirs: [top, rootfs] });
+    const { result, stdout } = await capture({ ...spec('cat /etc/hosts; echo x > /etc/hosts'), lowerDirs: [top, fx.rootfs] });
     expect(stdout).toBe('127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n');
     expect(tree(result.upperDir)).toEqual([]);
     await result.dispose();
@@ -87,7 +75,7 @@ describe('overlay upper dir', () => {
     const { result, stdout } = await capture({
       ...spec('echo hi > /out; cat /out'),
       lowerDirs: [],
-      mounts: [{ type: 'bind', source: join(rootfs, 'bin'), target: '/bin', readonly: true }],
+      mounts: [{ type: 'bind', source: join(fx.rootfs, 'bin'), target: '/bin', readonly: true }],
     });
     expect(result.exitCode).toBe(0);
     expect(stdout).toBe('hi\n');
@@ -96,15 +84,15 @@ describe('overlay upper dir', () => {
   });
 
   it('never lets a symlinked mount target escape the rootfs (CVE-2024-1753)', async () => {
-    const hostSide = join(dir, 'host-side');
+    const hostSide = join(fx.dir, 'host-side');
     mkdirSync(hostSide);
-    const top = join(dir, 'evil');
+    const top = join(fx.dir, 'evil');
     mkdirSync(top);
     symlinkSync(hostSide, join(top, 'escape'));
     symlinkSync('../../../../../../../../..', join(top, 'up'));
     const { result, stdout } = await capture({
       ...spec(`ls -d ${hostSide}/sub /pwned`),
-      lowerDirs: [top, rootfs],
+      lowerDirs: [top, fx.rootfs],
       mounts: [
         { type: 'tmpfs', target: '/escape/sub' },
         { type: 'tmpfs', target: '/up/pwned' },
@@ -122,7 +110,7 @@ describe('many lower dirs', () => {
   beforeAll(() => {
     layers = [];
     for (let i = 0; i < 150; i++) {
-      const layer = join(dir, 'layers', `layer-number-${String(i).padStart(3, '0')}`);
+      const layer = join(fx.dir, 'layers', `layer-number-${String(i).padStart(3, '0')}`);
       mkdirSync(join(layer, 'stack'), { recursive: true });
       writeFileSync(join(layer, 'stack', `f${i}`), String(i));
       writeFileSync(join(layer, 'stack', 'top'), String(i));
@@ -131,7 +119,7 @@ describe('many lower dirs', () => {
   });
 
   it('mounts 150 lower dirs (lowerdir+)', async () => {
-    const { result, stdout } = await capture({ ...spec('ls /stack | wc -l; cat /stack/top'), lowerDirs: [...layers, rootfs] });
+    const { result, stdout } = await capture({ ...spec('ls /stack | wc -l; cat /stack/top'), lowerDirs: [...layers, fx.rootfs] });
     expect(stdout).toBe('151\n149');
     await result.dispose();
   });
@@ -139,7 +127,7 @@ describe('many lower dirs', () => {
   it('mounts 150 lower dirs through short links on kernels without lowerdir+', async () => {
     process.env.TSBUILD_SANDBOX_LEGACY_OVERLAY = '1';
     try {
-      const { result, stdout } = await capture({ ...spec('ls /stack | wc -l; cat /stack/top'), lowerDirs: [...layers, rootfs] });
+      const { result, stdout } = await capture({ ...spec('ls /stack | wc -l; cat /stack/top'), lowerDirs: [...layers, fx.rootfs] });
       expect(stdout).toBe('151\n149');
       expect(readdirSync(join(dirname(result.upperDir), 'l'))).toHaveLength(151);
       await result.dispose();

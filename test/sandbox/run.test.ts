@@ -3,34 +3,21 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runInSandbox } from '../../src/sandbox/index.js';
 import { findLauncher } from '../../src/sandbox/launcher.js';
 import { encodeSpec } from '../../src/sandbox/protocol.js';
 import { clearWorkRoot, prepareWorkRoot } from '../../src/sandbox/workroot.js';
 import type { SandboxResult, SandboxSpec } from '../../src/sandbox/index.js';
-import { baseSpec, capture, ensureLauncher, makeRootfs, processesWith, removeDir, tempDir, waitFor } from './helpers.js';
+import { baseSpec, capture, processesWith, waitFor, useSandboxFixture } from './helpers.js';
 
-let dir: string;
-let rootfs: string;
-let n = 0;
+const fx = useSandboxFixture();
+const spec = fx.spec;
 const results: SandboxResult[] = [];
 
-beforeAll(async () => {
-  ensureLauncher();
-  dir = await tempDir();
-  rootfs = makeRootfs(join(dir, 'rootfs'));
-});
 afterEach(async () => {
   for (const r of results.splice(0)) await r.dispose();
 });
-afterAll(async () => removeDir(dir));
-
-function spec(script: string, extra: Partial<SandboxSpec> = {}): SandboxSpec {
-  const workRoot = join(dir, `wr${n++}`);
-  mkdirSync(workRoot);
-  return { ...baseSpec([rootfs], workRoot, script), ...extra };
-}
 
 async function run(script: string, extra: Partial<SandboxSpec> = {}): Promise<{ stdout: string; stderr: string; exitCode: number; signal?: string }> {
   const { result, stdout, stderr } = await capture(spec(script, extra));
@@ -125,12 +112,11 @@ describe('runInSandbox basics', () => {
   });
 
   it('keeps only fds 0-2 open in the step, even ones the launcher inherited', async () => {
-    const workRoot = join(dir, `wr${n++}`);
-    mkdirSync(workRoot);
-    await prepareWorkRoot(baseSpec([rootfs], workRoot, ''), workRoot);
+    const workRoot = fx.workRoot();
+    await prepareWorkRoot(baseSpec([fx.rootfs], workRoot, ''), workRoot);
     const script = 'ls /proc/self/fd | tr "\\n" " "; ls /proc/self/fd/5/ 2>&1 >/dev/null | wc -l';
-    const input = encodeSpec(baseSpec([rootfs], workRoot, script), workRoot, { hostsPath: join(workRoot, 'hosts'), resolvPath: join(workRoot, 'resolv.conf') });
-    const hostDir = openSync(dir, 'r'); // passed below as fd 5 of the launcher, without CLOEXEC
+    const input = encodeSpec(baseSpec([fx.rootfs], workRoot, script), workRoot, { hostsPath: join(workRoot, 'hosts'), resolvPath: join(workRoot, 'resolv.conf') });
+    const hostDir = openSync(fx.dir, 'r'); // passed below as fd 5 of the launcher, without CLOEXEC
     try {
       const child = spawn(await findLauncher(), [], { stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe', hostDir] });
       let out = '';
@@ -150,7 +136,7 @@ describe('runInSandbox basics', () => {
   });
 
   it('applies bind and tmpfs mounts, read-only when asked', async () => {
-    const src = join(dir, 'bindsrc');
+    const src = join(fx.dir, 'bindsrc');
     mkdirSync(src);
     writeFileSync(join(src, 'f'), 'from host\n');
     const r = await run('cat /mnt/ro/f; touch /mnt/ro/g 2>/dev/null || echo ro-ok; touch /mnt/rw/g && echo rw-ok; grep " /tmpx " /proc/mounts', {

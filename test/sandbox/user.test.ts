@@ -1,27 +1,16 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runInSandbox } from '../../src/sandbox/index.js';
 import type { SandboxSpec } from '../../src/sandbox/index.js';
-import { baseSpec, capture, ensureLauncher, makeRootfs, removeDir, tempDir } from './helpers.js';
+import { baseSpec, capture, useSandboxFixture } from './helpers.js';
 
-let dir: string;
-let rootfs: string;
-let n = 0;
-
-beforeAll(async () => {
-  ensureLauncher();
-  dir = await tempDir();
-  rootfs = makeRootfs(join(dir, 'rootfs'));
-});
-afterAll(async () => removeDir(dir));
+const fx = useSandboxFixture();
 
 const SCRIPT = 'grep -E "^(Uid|Gid|Groups):" /proc/self/status | tr -s "\\t" " "; echo "HOME=$HOME"';
 
-function spec(user: string, lowerDirs = [rootfs]): SandboxSpec {
-  const workRoot = join(dir, `wr${n++}`);
-  mkdirSync(workRoot);
-  return { ...baseSpec(lowerDirs, workRoot, SCRIPT), user };
+function spec(user: string, lowerDirs = [fx.rootfs]): SandboxSpec {
+  return { ...baseSpec(lowerDirs, fx.workRoot(), SCRIPT), user };
 }
 
 async function identity(user: string, lowerDirs?: string[]): Promise<string> {
@@ -74,16 +63,16 @@ describe('USER resolution inside the rootfs', () => {
   });
 
   it('never reads a host file through a symlinked /etc/passwd', async () => {
-    const hostPasswd = join(dir, 'host-passwd');
+    const hostPasswd = join(fx.dir, 'host-passwd');
     writeFileSync(hostPasswd, 'hostuser:x:4242:4242::/:/bin/sh\n');
-    const top = join(dir, 'evil-layer');
+    const top = join(fx.dir, 'evil-layer');
     mkdirSync(join(top, 'etc'), { recursive: true });
     symlinkSync(hostPasswd, join(top, 'etc/passwd'));
-    await expect(runInSandbox(spec('hostuser', [top, rootfs]))).rejects.toMatchObject({
+    await expect(runInSandbox(spec('hostuser', [top, fx.rootfs]))).rejects.toMatchObject({
       message: 'unable to find user hostuser: no matching entries in passwd file',
     });
     symlinkSync('../../../../../../..' + hostPasswd, join(top, 'etc/group'));
-    await expect(runInSandbox(spec('0:hostuser', [top, rootfs]))).rejects.toMatchObject({
+    await expect(runInSandbox(spec('0:hostuser', [top, fx.rootfs]))).rejects.toMatchObject({
       message: 'unable to find group hostuser: no matching entries in group file',
     });
   });
