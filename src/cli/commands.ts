@@ -6,6 +6,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { build } from '../builder/execute.js';
+import { parsePlatform } from '../builder/plan-platform.js';
 import type { BuildEvent } from '../builder/events.js';
 import { MediaType, type Digest, type ImageConfig, type Manifest } from '../image/index.js';
 import { parseReference } from '../image/reference.js';
@@ -90,7 +91,7 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'pull', kind: 'boolean', help: 'always pull base images' },
   { name: 'label', kind: 'list', help: 'image label KEY=VALUE' },
   { name: 'progress', kind: 'string', help: 'auto, tty, plain, json or quiet', default: 'auto' },
-  { name: 'output', short: 'o', kind: 'list', help: 'type=oci|docker|tar|local,dest=PATH' },
+  { name: 'output', short: 'o', kind: 'list', help: 'type=oci|docker,dest=PATH' },
   { name: 'push', kind: 'boolean', help: 'push the tagged image after the build' },
   { name: 'iidfile', kind: 'string', help: 'write the image ID to this file' },
   { name: 'metadata-file', kind: 'string', help: 'write build metadata (JSON) to this file' },
@@ -104,6 +105,11 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'insecure-registry', kind: 'list', help: 'registry reachable over plain HTTP' },
   { name: 'quiet', short: 'q', kind: 'boolean', help: 'print only the image ID' },
 ];
+
+/** `k=v,k=v` flag values (`--secret`, `--output`), split on the first `=` of each part. */
+function csvKeyValues(text: string): Record<string, string> {
+  return keyValues(text.split(','), {});
+}
 
 function parseBytes(text: string): number {
   const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(text.trim());
@@ -131,7 +137,7 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
   }
   const secrets: Record<string, string> = {};
   for (const sec of flagList(args, 'secret')) {
-    const kv = Object.fromEntries(sec.split(',').map((p) => p.split('=', 2) as [string, string]));
+    const kv = csvKeyValues(sec);
     if (kv.id === undefined || (kv.src ?? kv.source) === undefined) throw new TsbuildError('USAGE', `--secret needs id=ID,src=FILE: ${sec}`);
     secrets[kv.id] = kv.src ?? kv.source ?? '';
   }
@@ -142,8 +148,6 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
   const cpus = flagString(args, 'cpus');
   const pids = flagString(args, 'pids-limit');
   const sde = io.env.SOURCE_DATE_EPOCH;
-  const platformText = flagString(args, 'platform');
-  const [os = 'linux', architecture = 'amd64', variant] = (platformText ?? 'linux/amd64').split('/');
   try {
     const result = await build(
       {
@@ -162,7 +166,7 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
           ...(pids !== undefined ? { pids: Number(pids) } : {}),
         },
         pull: flagBool(args, 'pull'),
-        platform: { os, architecture, ...(variant !== undefined ? { variant } : {}) },
+        platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'),
         secrets,
         ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
       },
@@ -186,7 +190,7 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
 }
 
 async function writeOutput(s: Store, spec: string, image: { name: string; digest: Digest }, signal: AbortSignal): Promise<void> {
-  const kv = Object.fromEntries(spec.split(',').map((p) => p.split('=', 2) as [string, string]));
+  const kv = csvKeyValues(spec);
   const dest = kv.dest;
   if (dest === undefined) throw new TsbuildError('USAGE', `--output needs dest=PATH: ${spec}`);
   const out = createWriteStream(dest);
@@ -336,8 +340,7 @@ export const COMMANDS: Record<string, Command> = {
     if (text === undefined) throw new TsbuildError('USAGE', 'usage: tsbuild pull IMAGE');
     const s = await store(args, io);
     const ref = parseReference(text);
-    const [os = 'linux', architecture = 'amd64', variant] = (flagString(args, 'platform') ?? 'linux/amd64').split('/');
-    const r = await pullImage(registryClient(args), ref, s.blobs, { platform: { os, architecture, ...(variant !== undefined ? { variant } : {}) }, signal: io.signal });
+    const r = await pullImage(registryClient(args), ref, s.blobs, { platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'), signal: io.signal });
     await s.tags.set(ref.toString(), { mediaType: r.manifest.mediaType ?? MediaType.OciManifest, digest: r.manifestDigest, size: r.manifestBytes.length });
     io.stdout.write(`Digest: ${r.manifestDigest}\nStatus: Downloaded newer image for ${ref.familiar()}\n`);
     return 0;
