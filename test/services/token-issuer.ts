@@ -9,7 +9,7 @@ export interface TokenIssuer {
   service: string;
   issuer: string;
   /** Every token request seen: the scopes asked for and who asked. */
-  requests: { scopes: string[]; user: string | undefined; method: string }[];
+  requests: { scopes: string[]; user: string | undefined; method: string; at: number }[];
   stop(): Promise<void>;
 }
 
@@ -53,13 +53,14 @@ export async function startTokenIssuer(o: TokenIssuerOptions): Promise<TokenIssu
       const ok = o.users.some((x) => x.user === u && x.password === rest.join(':'));
       if (!ok) {
         res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"incorrect username or password"}');
-        requests.push({ scopes, user: undefined, method: req.method ?? 'GET' });
+        requests.push({ scopes, user: undefined, method: req.method ?? 'GET', at: Date.now() });
         return;
       }
       user = u;
     }
-    requests.push({ scopes, user, method: req.method ?? 'GET' });
-    const now = Math.floor(Date.now() / 1000);
+    const at = Date.now();
+    requests.push({ scopes, user, method: req.method ?? 'GET', at });
+    const now = Math.floor(at / 1000);
     const expiresIn = o.expiresIn ?? 300;
     // Authenticated users get what they ask for; anonymous callers get nothing.
     const access = user === undefined ? [] : scopes.map(parseScope).filter((s) => s !== undefined);
@@ -68,7 +69,7 @@ export async function startTokenIssuer(o: TokenIssuerOptions): Promise<TokenIssu
     const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const token = `${signingInput}.${b64url(sign('sha256', Buffer.from(signingInput), key))}`;
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() }));
+    res.end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date(at).toISOString() }));
   };
 
   const server = createServer(handle);
