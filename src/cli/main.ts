@@ -4,7 +4,7 @@
  */
 import { isTsbuildError } from '../util/errors.js';
 import { parseArgs, flagBool, type FlagSpec } from './args.js';
-import { COMMANDS, type CliIO } from './commands.js';
+import { COMMANDS, type CliIO } from './commands/index.js';
 import { exitCodeFor, formatError } from './exit.js';
 
 const GLOBAL: FlagSpec[] = [

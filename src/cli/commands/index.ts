@@ -1,0 +1,15 @@
+/** The command table: every command module contributes its entries; `main` dispatches on it. */
+import { buildCommands } from './build.js';
+import { imageCommands } from './images.js';
+import { maintenanceCommands } from './maintenance.js';
+import type { Command } from './shared.js';
+import { transferCommands } from './transfer.js';
+
+export type { CliIO, Command } from './shared.js';
+
+export const COMMANDS: Record<string, Command> = {
+  ...buildCommands,
+  ...imageCommands,
+  ...transferCommands,
+  ...maintenanceCommands,
+};

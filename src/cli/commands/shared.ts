@@ -1,0 +1,94 @@
+/** What every command shares: the IO seam, the command shape, store and registry access, local image lookup, table helpers. */
+import { parseReference } from '../../image/reference.js';
+import type { Digest, ImageConfig, Manifest } from '../../image/index.js';
+import { DockerConfigAuth, RegistryClient } from '../../registry/index.js';
+import { defaultStoreRoot, openStore, type Store } from '../../store/index.js';
+import { TsbuildError } from '../../util/errors.js';
+import { flagList, flagString, formatHelp, keyValues, type FlagSpec, type ParsedArgs } from '../args.js';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  flags: FlagSpec[];
+  help(all: FlagSpec[]): string;
+  run(args: ParsedArgs, io: CliIO): Promise<number>;
+}
+
+export function command(summary: string, usage: string, flags: FlagSpec[], run: Command['run']): Command {
+  return { summary, usage, flags, run, help: (all) => formatHelp(`tsbuild ${usage}`, summary, all) };
+}
+
+export async function store(args: ParsedArgs, io: CliIO): Promise<Store> {
+  return openStore(flagString(args, 'root') ?? io.env.TSBUILD_ROOT ?? defaultStoreRoot(), { signal: io.signal });
+}
+
+export function registryClient(args: ParsedArgs): RegistryClient {
+  return new RegistryClient({ auth: new DockerConfigAuth(), insecureRegistries: flagList(args, 'insecure-registry') });
+}
+
+/** A local image by reference: the normalised name, or a manifest/config digest prefix. */
+export async function resolveLocal(s: Store, text: string): Promise<{ name: string; digest: Digest }> {
+  const tags = await s.tags.list();
+  const ref = safeRef(text);
+  const byName = ref !== undefined ? tags.find((t) => t.name === ref) : undefined;
+  if (byName !== undefined) return { name: byName.name, digest: byName.descriptor.digest };
+  const hex = text.replace(/^sha256:/, '');
+  if (/^[a-f0-9]{6,64}$/.test(hex)) {
+    for (const t of tags) {
+      const cfg = await configDigest(s, t.descriptor.digest);
+      if (t.descriptor.digest.slice(7).startsWith(hex) || cfg.slice(7).startsWith(hex)) return { name: t.name, digest: t.descriptor.digest };
+    }
+  }
+  throw new TsbuildError('NOT_FOUND', `image ${text} not found in the local store`, { hint: 'see `tsbuild images`' });
+}
+
+export function safeRef(text: string): string | undefined {
+  try {
+    return parseReference(text).toString();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function configDigest(s: Store, manifest: Digest): Promise<Digest> {
+  return (await s.blobs.readJson<Manifest>(manifest)).config.digest;
+}
+
+export async function loadImage(s: Store, manifestDigest: Digest): Promise<{ manifest: Manifest; config: ImageConfig }> {
+  const manifest = await s.blobs.readJson<Manifest>(manifestDigest, { maxSize: 4 << 20 });
+  const config = await s.blobs.readJson<ImageConfig>(manifest.config.digest, { maxSize: 8 << 20 });
+  return { manifest, config };
+}
+
+/** `k=v,k=v` flag values (`--secret`, `--output`), split on the first `=` of each part. */
+export function csvKeyValues(text: string): Record<string, string> {
+  return keyValues(text.split(','), {});
+}
+
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(text.trim());
+  if (m === null) throw new TsbuildError('USAGE', `invalid size ${text}`);
+  const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  return Math.round(Number(m[1]) * (mult[(m[2] ?? '').toLowerCase()] ?? 1));
+}
+
+export function pad(cols: string[], widths: number[]): string {
+  return cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ').trimEnd();
+}
+
+export function ago(iso: string | undefined): string {
+  if (iso === undefined) return 'N/A';
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  const units: [number, string][] = [[31536000, 'year'], [2592000, 'month'], [604800, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
+  for (const [n, u] of units) if (s >= n) { const v = Math.floor(s / n); return `${v === 1 && u === 'hour' ? 'About an' : v} ${u}${v > 1 ? 's' : ''} ago`; }
+  return s < 1 ? 'Less than a second ago' : `${Math.floor(s)} seconds ago`;
+}
+
