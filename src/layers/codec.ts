@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Duplex, PassThrough, pipeline as pipeStreams, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { errnoCode, TsbuildError } from '../util/errors.js';
+import { parallelGzip } from './pgzip.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -45,11 +46,14 @@ export async function* spawnFilter(cmd: string, args: string[], input: AsyncIter
   }
 }
 
-/** A compressing transform stream. */
+/** A compressing transform stream; gzip is one member compressed on several cores (pgzip.ts). */
 export function compressStream(format: 'gzip' | 'zstd', level?: number): NodeJS.ReadWriteStream {
-  if (format === 'gzip') return createGzip(level === undefined ? {} : { level });
   const input = new PassThrough();
-  const output = Readable.from(spawnFilter('zstd', ['-q', '-c', `-${level ?? 3}`, '-T2'], input));
+  const output = Readable.from(
+    format === 'gzip'
+      ? parallelGzip(input, level === undefined ? {} : { level })
+      : spawnFilter('zstd', ['-q', '-c', `-${level ?? 3}`, '-T2'], input),
+  );
   return Duplex.from({ writable: input, readable: output });
 }
 
@@ -87,9 +91,45 @@ export async function sniff(source: AsyncIterable<Uint8Array>, bytes = 8): Promi
   return { head, stream: all() };
 }
 
-/** Decompresses whatever the magic bytes say the stream is. */
-export async function autoDecompress(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<{ format: Compression; stream: AsyncIterable<Buffer> }> {
-  const { head, stream } = await sniff(source);
+/**
+ * Decompression-bomb guard. Real layers compress 2:1 to 20:1 (sparse or zero-filled files up to
+ * a few hundred); a ratio above 1:200 is refused, but only once more than 64 MiB came out, so
+ * small highly compressible layers (empty files, text) are never refused.
+ */
+export interface RatioLimit {
+  maxRatio: number;
+  /** Uncompressed bytes after which the ratio is enforced. */
+  after: number;
+}
+
+export const DEFAULT_RATIO_LIMIT: RatioLimit = { maxRatio: 200, after: 64 * 2 ** 20 };
+
+/** Decompresses whatever the magic bytes say the stream is, refusing decompression bombs. */
+export async function autoDecompress(
+  source: AsyncIterable<Uint8Array>,
+  signal?: AbortSignal,
+  ratio: RatioLimit = DEFAULT_RATIO_LIMIT,
+): Promise<{ format: Compression; stream: AsyncIterable<Buffer> }> {
+  let compressedBytes = 0;
+  const counted = (async function* () {
+    for await (const chunk of source) {
+      compressedBytes += chunk.byteLength;
+      yield chunk;
+    }
+  })();
+  const { head, stream } = await sniff(counted);
   const format = detectCompression(head);
-  return { format, stream: decompress(format, stream, signal) };
+  if (format === 'none') return { format, stream };
+  const inner = decompress(format, stream, signal);
+  const guarded = (async function* () {
+    let total = 0;
+    for await (const chunk of inner) {
+      total += chunk.length;
+      if (total > ratio.after && total > ratio.maxRatio * Math.max(compressedBytes, 1)) {
+        throw new TsbuildError('LAYER', `${format} data expands more than ${ratio.maxRatio}:1 past ${ratio.after} bytes (decompression bomb?)`);
+      }
+      yield chunk;
+    }
+  })();
+  return { format, stream: guarded };
 }

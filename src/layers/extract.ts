@@ -13,9 +13,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, link, lutimes, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestFromHash, type Digest } from '../image/digest.js';
-import { TsbuildError } from '../util/errors.js';
+import { AbortError, isTsbuildError, messageOf, TsbuildError } from '../util/errors.js';
 import { setXattr } from '../util/xattr.js';
-import { autoDecompress } from './codec.js';
+import { autoDecompress, DEFAULT_RATIO_LIMIT } from './codec.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { applyMeta, clearDir, mknod, removeAny, writeNewFile } from './nodes.js';
 import { cleanComponents, resolveInRoot, underRoot } from './rootpath.js';
@@ -26,8 +26,10 @@ import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './tarball.js';
 export interface ExtractLimits {
   maxEntries?: number;
   maxTotalBytes?: number;
-  /** Max uncompressed/compressed ratio (zip-bomb guard); checked once past 1 MiB of output. */
+  /** Max uncompressed/compressed ratio (decompression-bomb guard, default 200)... */
   maxRatio?: number;
+  /** ...enforced once this many uncompressed bytes came out (default 64 MiB). */
+  ratioAfter?: number;
 }
 
 export interface ExtractOptions {
@@ -36,7 +38,12 @@ export interface ExtractOptions {
   limits?: ExtractLimits;
 }
 
-const DEFAULT_LIMITS = { maxEntries: 10_000_000, maxTotalBytes: 512 * 2 ** 30, maxRatio: Infinity };
+const DEFAULT_LIMITS = {
+  maxEntries: 10_000_000,
+  maxTotalBytes: 512 * 2 ** 30,
+  maxRatio: DEFAULT_RATIO_LIMIT.maxRatio,
+  ratioAfter: DEFAULT_RATIO_LIMIT.after,
+};
 
 interface Ctx {
   root: string;
@@ -138,40 +145,45 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
   await applyMeta(path, h.type === 'symlink', meta, true);
 }
 
+/** Any failure as a TsbuildError naming the entry, so callers see one error kind with context. */
+function wrap(err: unknown, name: string | undefined): TsbuildError {
+  if (isTsbuildError(err) && err.code === 'ABORTED') return err;
+  const where = name === undefined ? '' : `entry ${JSON.stringify(name)}: `;
+  if (isTsbuildError(err)) return new TsbuildError(err.code, `${where}${err.message}`, { cause: err, ...(err.hint === undefined ? {} : { hint: err.hint }) });
+  return new TsbuildError('LAYER', `${where}${messageOf(err)}`, { cause: err });
+}
+
 /** Extracts a (gzip/zstd/plain) layer into `targetDir`; returns the diffID of the uncompressed tar. */
 export async function extractLayer(source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>, targetDir: string, options: ExtractOptions): Promise<{ diffId: Digest; entries: number }> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const { signal } = options;
   await mkdir(targetDir, { recursive: true });
-  let compressedBytes = 0;
-  const counted = (async function* () {
-    for await (const chunk of source as AsyncIterable<Uint8Array>) {
-      compressedBytes += chunk.byteLength;
-      yield chunk;
-    }
-  })();
-  const { stream } = await autoDecompress(counted, signal);
   const hash = createHash('sha256');
-  let total = 0;
-  const hashed = (async function* () {
-    for await (const chunk of stream) {
-      hash.update(chunk);
-      total += chunk.length;
-      if (total > limits.maxTotalBytes) throw new TsbuildError('LAYER', `layer exceeds ${limits.maxTotalBytes} bytes uncompressed`);
-      if (total > 1 << 20 && total / Math.max(compressedBytes, 1) > limits.maxRatio) {
-        throw new TsbuildError('LAYER', `layer compression ratio exceeds ${limits.maxRatio} (decompression bomb?)`);
-      }
-      yield chunk;
-    }
-  })();
   const ctx: Ctx = { root: targetDir, mode: options.mode, created: new Set(), dirTimes: [] };
   let entries = 0;
-  for await (const { header, body } of readTar(hashed)) {
-    signal?.throwIfAborted();
-    if (++entries > limits.maxEntries) throw new TsbuildError('LAYER', `layer has more than ${limits.maxEntries} entries`);
-    await entry(ctx, header, body);
+  let current: string | undefined;
+  try {
+    const { stream } = await autoDecompress(source as AsyncIterable<Uint8Array>, signal, { maxRatio: limits.maxRatio, after: limits.ratioAfter });
+    let total = 0;
+    const hashed = (async function* () {
+      for await (const chunk of stream) {
+        hash.update(chunk);
+        total += chunk.length;
+        if (total > limits.maxTotalBytes) throw new TsbuildError('LAYER', `layer exceeds ${limits.maxTotalBytes} bytes uncompressed`);
+        yield chunk;
+      }
+    })();
+    for await (const { header, body } of readTar(hashed)) {
+      signal?.throwIfAborted();
+      current = header.name;
+      if (++entries > limits.maxEntries) throw new TsbuildError('LAYER', `layer has more than ${limits.maxEntries} entries`);
+      await entry(ctx, header, body);
+      current = undefined;
+    }
+    // Directory times last (children changed them), deepest first.
+    for (const [dir, mtime] of ctx.dirTimes.reverse()) await lutimes(dir, mtime, mtime);
+  } catch (err) {
+    throw wrap(signal?.aborted === true ? new AbortError(signal.reason) : err, current);
   }
-  // Directory times last (children changed them), deepest first.
-  for (const [dir, mtime] of ctx.dirTimes.reverse()) await lutimes(dir, mtime, mtime);
   return { diffId: digestFromHash(hash), entries };
 }

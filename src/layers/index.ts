@@ -9,3 +9,7 @@ export { exportOciArchive, exportDockerArchive, importArchive, type ArchiveRef }
 export { readTar, type TarEntry } from './tar/reader.js';
 export type { TarHeader, EntryType } from './tar/header.js';
 export { resolveInRoot, cleanComponents } from './rootpath.js';
+export { treeChanges, type TreeDiffOptions } from './treediff.js';
+export { analyzeImage, type ImageAnalysis, type LayerAnalysis, type FileChange } from './analyze.js';
+export { parallelGzip, type ParallelGzipOptions } from './pgzip.js';
+export { DEFAULT_RATIO_LIMIT, type RatioLimit } from './codec.js';

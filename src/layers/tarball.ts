@@ -4,6 +4,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../util/errors.js';
@@ -45,15 +46,57 @@ function marker(name: string, st: BigIntStats, sde: number | undefined): TarHead
   return { name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: clampTime(st, sde), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map() };
 }
 
+const SMALL_FILE = 1 << 20;
+
 async function* fileData(path: string, size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   if (size === 0) return;
   let read = 0;
-  const stream = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    read += chunk.length;
-    yield chunk;
+  if (size <= SMALL_FILE) {
+    // One open/read/close: most layer files are small and a stream per file costs more than the read.
+    const fh = await open(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(size);
+      while (read < size) {
+        const { bytesRead } = await fh.read(buf, read, size - read, read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      if (read === size) yield buf;
+    } finally {
+      await fh.close();
+    }
+  } else {
+    const stream = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20, ...(signal ? { signal } : {}) });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      yield chunk;
+    }
   }
   if (read !== size) throw new TsbuildError('LAYER', `${path} shrank while being archived (${read} of ${size} bytes)`);
+}
+
+/** Coalesces the many small pieces (512-byte headers, padding, small files) into ~256 KiB writes. */
+async function* coalesce(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const TARGET = 256 * 1024;
+  let pending: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of source) {
+    if (chunk.length >= TARGET) {
+      if (bytes > 0) yield Buffer.concat(pending, bytes);
+      pending = [];
+      bytes = 0;
+      yield chunk;
+      continue;
+    }
+    pending.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= TARGET) {
+      yield Buffer.concat(pending, bytes);
+      pending = [];
+      bytes = 0;
+    }
+  }
+  if (bytes > 0) yield Buffer.concat(pending, bytes);
 }
 
 async function* tarChunks(root: string, changes: Change[], options: TarOptions): AsyncGenerator<Buffer> {
@@ -107,5 +150,5 @@ async function* tarChunks(root: string, changes: Change[], options: TarOptions):
 
 /** The tar of `changes` (paths relative to `root`). Streams file contents; never buffers a file. */
 export function changesToTar(root: string, changes: Change[], options: TarOptions = {}): NodeJS.ReadableStream {
-  return Readable.from(tarChunks(root, changes, options), { objectMode: false });
+  return Readable.from(coalesce(tarChunks(root, changes, options)), { objectMode: false });
 }

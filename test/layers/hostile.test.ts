@@ -138,7 +138,7 @@ describe.each(['apply', 'snapshot'] as const)('hostile layers (%s mode)', (mode)
     await expect(extract([{ name: 'a', data: 'x'.repeat(4096) }], mode, { maxTotalBytes: 2048 })).rejects.toMatchObject({ code: 'LAYER' });
     await expect(extract([{ name: 'a' }, { name: 'b' }, { name: 'c' }], mode, { maxEntries: 2 })).rejects.toMatchObject({ code: 'LAYER' });
     const bomb = gzipSync(makeTar([{ name: 'zeros', data: '\0'.repeat(8 << 20) }]));
-    await expect(extractLayer(Readable.from([bomb]), root, { mode, limits: { maxRatio: 100 } })).rejects.toMatchObject({ code: 'LAYER' });
+    await expect(extractLayer(Readable.from([bomb]), root, { mode, limits: { maxRatio: 100, ratioAfter: 1 << 20 } })).rejects.toMatchObject({ code: 'LAYER' });
     outsideUnchanged();
   });
 });

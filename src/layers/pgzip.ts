@@ -1,0 +1,76 @@
+/**
+ * pigz-style parallel gzip in a single gzip member. The input is cut into fixed-size blocks; each
+ * is raw-deflated on the libuv thread pool (async `zlib.deflateRaw`), primed with the previous
+ * block's last 32 KiB as the dictionary so the ratio stays close to serial gzip, and flushed with
+ * Z_SYNC_FLUSH so it ends byte-aligned (the last block Z_FINISH). The deflate outputs concatenate
+ * into one valid deflate stream; CRC32 and ISIZE are computed serially over the input (cheap).
+ * At most `inFlight` blocks are compressing at once, bounding memory to ~2 × inFlight × blockSize.
+ */
+import { promisify } from 'node:util';
+import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { TsbuildError } from '../util/errors.js';
+
+const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
+
+const WINDOW = 32 * 1024;
+
+export interface ParallelGzipOptions {
+  /** zlib level 0–9 (default 6, like gzip). */
+  level?: number;
+  /** Input bytes per block (default 1 MiB). */
+  blockSize?: number;
+  /** Blocks compressing at once (default 4: the default libuv pool size). */
+  inFlight?: number;
+  signal?: AbortSignal;
+}
+
+/** gzip header: no name, mtime 0 (reproducible), OS = 3 (Unix) like gzip(1) and zlib. */
+const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+
+/** Gzips `source` using several cores; the output is one standard gzip member. */
+export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
+  const level = options.level ?? 6;
+  const blockSize = options.blockSize ?? 1 << 20;
+  const inFlight = Math.max(1, options.inFlight ?? 4);
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new TsbuildError('USAGE', `gzip level must be 0-9, not ${level}`);
+  if (blockSize < WINDOW) throw new TsbuildError('USAGE', `gzip block size must be at least ${WINDOW}`);
+  let crc = 0;
+  let isize = 0;
+  let previousTail: Buffer | undefined;
+  const queue: Promise<Buffer>[] = [];
+  const start = (block: Buffer, last: boolean): void => {
+    crc = crc32(block, crc);
+    isize = (isize + block.length) % 2 ** 32;
+    const opts: ZlibOptions = { level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+    if (previousTail !== undefined && level > 0) opts.dictionary = previousTail;
+    // Copy the tail: `block` is not retained once its compression finishes.
+    previousTail = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
+    const job = deflateRawAsync(block, opts);
+    job.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+    queue.push(job);
+  };
+  yield HEADER;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of source) {
+    options.signal?.throwIfAborted();
+    pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    pendingBytes += chunk.byteLength;
+    // Cut only when more than a block is pending, so the final block is never empty of intent.
+    if (pendingBytes <= blockSize) continue;
+    let all = Buffer.concat(pending, pendingBytes);
+    while (all.length > blockSize) {
+      start(all.subarray(0, blockSize), false);
+      all = all.subarray(blockSize);
+      while (queue.length >= inFlight) yield await (queue.shift() as Promise<Buffer>);
+    }
+    pending = [all];
+    pendingBytes = all.length;
+  }
+  start(Buffer.concat(pending, pendingBytes), true);
+  while (queue.length > 0) yield await (queue.shift() as Promise<Buffer>);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(isize >>> 0, 4);
+  yield trailer;
+}
