@@ -5,7 +5,7 @@
  *                     unshare(mnt, uts, ipc[, net]) -> overlay, /proc /dev /sys, mounts
  *                     -> pivot_root -> user, cwd, caps, no_new_privs -> exec the command
  *
- * fd 3: spec in (see sb_spec.h). fd 4: status out ("E msg" / "X exit signal oom").
+ * fd 3: spec in (see sb_spec.h). fd 4: status out ("E msg" / "A signal" / "X exit signal oom").
  * Every mount lives only in the child's mount namespace, so it vanishes with the step's
  * processes; when pid 1 exits the kernel kills the rest of the pid namespace. The launcher dies
  * with node (PDEATHSIG SIGTERM -> it kills the child and cleans up), the child with the launcher
@@ -30,8 +30,7 @@ extern char **environ;
 static volatile sig_atomic_t child_pid = 0, aborted = 0;
 
 static void on_term(int sig) {
-  (void)sig;
-  aborted = 1;
+  aborted = sig; /* reported as "A <sig>": the step was stopped, it did not fail */
   if (child_pid > 0) kill(child_pid, SIGKILL);
 }
 
@@ -89,7 +88,7 @@ static void child_main(const struct sb_spec *s, const char *wr, int syncr, int s
   if (rootfd < 0 || fstat(rootfd, &st)) die("rootfs: %m");
   overlay_dev = st.st_dev;
   stub_fd = stubw;
-  setup_mounts(s, rootfd);
+  setup_mounts(s, wr, rootfd);
   close(stub_fd);
   close(upper_fd);
   stub_fd = upper_fd = -1;
@@ -257,7 +256,12 @@ int main(void) {
   unlink(state_path);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   char line[96];
-  int len = snprintf(line, sizeof line, "X %d %d %d\n", code, WIFSIGNALED(status) ? WTERMSIG(status) : 0, oom);
+  int len;
+  if (aborted) { /* a terminal's Ctrl-C reaches us and the step together with node */
+    len = snprintf(line, sizeof line, "A %d\n", (int)aborted);
+    write_all(STATUS_FD, line, (size_t)len);
+  }
+  len = snprintf(line, sizeof line, "X %d %d %d\n", code, WIFSIGNALED(status) ? WTERMSIG(status) : 0, oom);
   write_all(STATUS_FD, line, (size_t)len);
   return 0;
 }

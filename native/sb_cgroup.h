@@ -1,13 +1,12 @@
 /* Per-run cgroups named tsbuild-<launcher pid>-<launcher starttime>, created next to the
  * launcher's own cgroup (v1: in memory, pids, cpu; v2: one unified group, under the root group
- * when ours cannot delegate controllers). The name lets
- * cleanupStale() tell a crashed run's leftovers from a live one. */
+ * when ours cannot delegate controllers). Hierarchies are found through /proc/self/mountinfo.
+ * The name lets cleanupStale() tell a crashed run's leftovers from a live one.
+ * The v2 path is untested on the development host (v1/hybrid). */
 #ifndef SB_CGROUP_H
 #define SB_CGROUP_H
 #include "sb_spec.h"
 #include <dirent.h>
-
-#define CG_ROOT "/sys/fs/cgroup"
 
 struct cgroups {
   int v2;
@@ -36,6 +35,48 @@ static int own_cgroup(const char *ctrl, char *out, size_t cap) {
   return -1;
 }
 
+/* Where a hierarchy is mounted, from /proc/self/mountinfo (not assumed to be /sys/fs/cgroup:
+ * hybrid hosts mount v2 at /sys/fs/cgroup/unified, containers may mount a sub-tree). ctrl ""
+ * asks for the cgroup2 mount, otherwise the v1 mount whose super options name ctrl. mnt_root
+ * is the hierarchy path shown at the mount point ("" for the hierarchy's root). */
+static int cg_mount(const char *ctrl, char *mnt, size_t mcap, char *mnt_root, size_t rcap) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return -1;
+  char line[4096];
+  int found = -1;
+  while (found && fgets(line, sizeof line, f)) {
+    char *field[6], *save = NULL, *tok = strtok_r(line, " \n", &save);
+    size_t nf = 0;
+    for (; tok && nf < 6; tok = strtok_r(NULL, " \n", &save)) field[nf++] = tok;
+    while (tok && strcmp(tok, "-")) tok = strtok_r(NULL, " \n", &save); /* skip optional fields */
+    char *fstype = tok ? strtok_r(NULL, " \n", &save) : NULL, *source = strtok_r(NULL, " \n", &save);
+    char *super = source ? strtok_r(NULL, " \n", &save) : NULL;
+    if (nf < 6 || !fstype || !super) continue;
+    int match = !*ctrl && !strcmp(fstype, "cgroup2");
+    if (*ctrl && !strcmp(fstype, "cgroup"))
+      for (char *s2 = NULL, *o = strtok_r(super, ",", &s2); o && !match; o = strtok_r(NULL, ",", &s2)) match = !strcmp(o, ctrl);
+    if (!match) continue;
+    snprintf(mnt, mcap, "%s", field[4]);
+    snprintf(mnt_root, rcap, "%s", strcmp(field[3], "/") ? field[3] : "");
+    found = 0;
+  }
+  fclose(f);
+  return found;
+}
+
+/* Our group's directory in the hierarchy of ctrl ("" = v2): mount point + our path below the
+ * mount's root. Also returns the mount point itself (for the v2 root-group fallback). */
+static int cg_own_dir(const char *ctrl, char *dir, size_t cap, char *mnt, size_t mcap) {
+  char root[PATH_MAX], own[PATH_MAX];
+  if (cg_mount(ctrl, mnt, mcap, root, sizeof root) || own_cgroup(ctrl, own, sizeof own)) return -1;
+  size_t rl = strlen(root);
+  const char *below = own;
+  if (rl && !strncmp(own, root, rl) && (own[rl] == 0 || own[rl] == '/')) below = own + rl;
+  else if (rl) below = ""; /* our group is not under this mount's root: use the visible root */
+  snprintf(dir, cap, "%s%s", mnt, below);
+  return 0;
+}
+
 static int cg_set(const char *dir, const char *file, long long v, const char *fmt) {
   char path[PATH_MAX + 64], val[64];
   snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -43,49 +84,55 @@ static int cg_set(const char *dir, const char *file, long long v, const char *fm
   return write_file(path, val);
 }
 
-static int cg_make(struct cgroups *cg, const char *ctrl_dir, const char *own, const char *name) {
+static int cg_make(struct cgroups *cg, const char *parent, const char *name) {
   char *d = cg->dirs[cg->n];
-  snprintf(d, PATH_MAX, "%s%s/%s", ctrl_dir, own, name);
+  snprintf(d, PATH_MAX, "%s/%s", parent, name);
   if (mkdir(d, 0755) && errno != EEXIST) return -1;
   cg->n++;
   return 0;
 }
 
-/* Creates the groups and writes limits; a requested limit whose controller is missing is fatal. */
-static void cg_setup(const struct sb_spec *s, struct cgroups *cg, const char *name) {
-  memset(cg, 0, sizeof *cg);
-  char own[PATH_MAX];
-  struct stat st;
-  if (stat(CG_ROOT "/cgroup.controllers", &st) == 0) {
-    cg->v2 = 1;
-    if (own_cgroup("", own, sizeof own)) own[0] = 0;
-    char sub[PATH_MAX + 64];
-    snprintf(sub, sizeof sub, CG_ROOT "%s/cgroup.subtree_control", own);
-    /* "No internal processes": our own group may not delegate controllers while node sits in
-     * it, so fall back to the root group (exempt from that rule). */
-    if (write_file(sub, "+memory +pids +cpu") && own[0]) {
-      own[0] = 0;
-      write_file(CG_ROOT "/cgroup.subtree_control", "+memory +pids +cpu");
-    }
-    if (cg_make(cg, CG_ROOT, own, name)) {
-      if (s->memory >= 0 || s->pids >= 0 || s->cpu_quota >= 0) die("creating cgroup %s: %m", cg->dirs[0]);
-      return;
-    }
-    snprintf(cg->memory, sizeof cg->memory, "%s", cg->dirs[0]);
-    if (s->memory >= 0) {
-      if (cg_set(cg->dirs[0], "memory.max", s->memory, "%lld")) die("setting memory limit: %m");
-      cg_set(cg->dirs[0], "memory.swap.max", 0, "%lld"); /* absent without swap accounting */
-    }
-    if (s->pids >= 0 && cg_set(cg->dirs[0], "pids.max", s->pids, "%lld")) die("setting pids limit: %m");
-    if (s->cpu_quota >= 0 && cg_set(cg->dirs[0], "cpu.max", s->cpu_quota, "%lld 100000")) die("setting cpu limit: %m");
+static void cg_setup_v2(const struct sb_spec *s, struct cgroups *cg, const char *name, char *own, const char *mnt) {
+  char sub[PATH_MAX + 64];
+  cg->v2 = 1;
+  snprintf(sub, sizeof sub, "%s/cgroup.subtree_control", own);
+  /* "No internal processes": our own group may not delegate controllers while node sits in it,
+   * so fall back to the hierarchy's root group (exempt from that rule). */
+  if (write_file(sub, "+memory +pids +cpu") && strcmp(own, mnt)) {
+    snprintf(own, PATH_MAX, "%s", mnt);
+    snprintf(sub, sizeof sub, "%s/cgroup.subtree_control", mnt);
+    write_file(sub, "+memory +pids +cpu");
+  }
+  if (cg_make(cg, own, name)) {
+    if (s->memory >= 0 || s->pids >= 0 || s->cpu_quota >= 0) die("creating cgroup %s: %m", cg->dirs[0]);
     return;
   }
+  snprintf(cg->memory, sizeof cg->memory, "%s", cg->dirs[0]);
+  if (s->memory >= 0) {
+    if (cg_set(cg->dirs[0], "memory.max", s->memory, "%lld")) die("setting memory limit: %m");
+    cg_set(cg->dirs[0], "memory.swap.max", 0, "%lld"); /* absent without swap accounting */
+  }
+  if (s->pids >= 0 && cg_set(cg->dirs[0], "pids.max", s->pids, "%lld")) die("setting pids limit: %m");
+  if (s->cpu_quota >= 0 && cg_set(cg->dirs[0], "cpu.max", s->cpu_quota, "%lld 100000")) die("setting cpu limit: %m");
+}
+
+/* Creates the groups and writes limits; a requested limit whose controller is missing is fatal.
+ * v1 (also the hybrid layout, whose unified v2 mount holds no controllers) when any of memory,
+ * pids, cpu has a v1 hierarchy; otherwise the unified v2 hierarchy. */
+static void cg_setup(const struct sb_spec *s, struct cgroups *cg, const char *name) {
+  memset(cg, 0, sizeof *cg);
   static const char *const ctrls[] = {"memory", "pids", "cpu"};
   const long long want[] = {s->memory, s->pids, s->cpu_quota};
+  char own[3][PATH_MAX], mnt[PATH_MAX];
+  int have[3], any_v1 = 0;
+  for (size_t i = 0; i < 3; i++) any_v1 |= have[i] = cg_own_dir(ctrls[i], own[i], PATH_MAX, mnt, sizeof mnt) == 0;
+  if (!any_v1) {
+    if (cg_own_dir("", own[0], PATH_MAX, mnt, sizeof mnt) == 0) cg_setup_v2(s, cg, name, own[0], mnt);
+    else if (s->memory >= 0 || s->pids >= 0 || s->cpu_quota >= 0) die("no cgroup hierarchy mounted for the resource limits");
+    return;
+  }
   for (size_t i = 0; i < 3; i++) {
-    char ctrl_dir[PATH_MAX];
-    snprintf(ctrl_dir, sizeof ctrl_dir, CG_ROOT "/%s", ctrls[i]);
-    if (own_cgroup(ctrls[i], own, sizeof own) || stat(ctrl_dir, &st) || cg_make(cg, ctrl_dir, own, name)) {
+    if (!have[i] || cg_make(cg, own[i], name)) {
       if (want[i] >= 0) die("cgroup controller %s unavailable for the %s limit", ctrls[i], ctrls[i]);
       continue;
     }

@@ -136,7 +136,37 @@ static void setup_dev(int rootfd) {
   close(dev);
 }
 
-static void setup_mounts(const struct sb_spec *s, int rootfd) {
+/* BuildKit's `--mount=type=bind,rw`: the step may write, the host source never changes. An
+ * overlay with the source as its only lower dir and upper/work in workRoot (cow/<i>/), named by
+ * short relative paths so no source path character (':' ',') can confuse the options. */
+static int mount_cow(const char *wr, size_t i, const char *src) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "cow/%zu", i);
+  if (chdir(wr)) die("chdir %s: %m", wr);
+  if ((mkdir("cow", 0700) && errno != EEXIST) || mkdir(dir, 0700)) die("mkdir %s/%s: %m", wr, dir);
+  const char *const names[] = {"u", "w"};
+  char path[3][80];
+  for (size_t k = 0; k < 2; k++) {
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, names[k]);
+    if (mkdir(path[k], 0755)) die("mkdir %s/%s: %m", wr, path[k]);
+  }
+  snprintf(path[2], sizeof path[2], "%s/l", dir);
+  if (symlink(src, path[2])) die("symlink %s: %m", path[2]);
+  int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fs < 0) die("overlayfs unavailable: %m");
+  const char *const keys[] = {"lowerdir", "upperdir", "workdir"};
+  const char *const vals[] = {path[2], path[0], path[1]};
+  for (size_t k = 0; k < 3; k++)
+    if (fsconfig(fs, FSCONFIG_SET_STRING, keys[k], vals[k], 0)) die("read-write bind %s: overlay %s: %m", src, keys[k]);
+  if (fsconfig(fs, FSCONFIG_SET_STRING, "source", "overlay", 0) || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
+    die("read-write bind %s: %m", src);
+  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (m < 0) die("read-write bind %s: fsmount: %m", src);
+  close(fs);
+  return m;
+}
+
+static void setup_mounts(const struct sb_spec *s, const char *wr, int rootfd) {
   int m = fs_new("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
   if (m < 0) die("mounting /proc: %m %s", fs_log);
   attach(m, rootfd, "proc", 1, 1);
@@ -158,6 +188,11 @@ static void setup_mounts(const struct sb_spec *s, int rootfd) {
       is_dir = S_ISDIR(st.st_mode);
       if ((m = bind_tree(AT_FDCWD, mt->src)) < 0) die("bind %s: %m", mt->src);
       if (mt->ro) set_attr(m, MOUNT_ATTR_RDONLY, mt->tgt);
+    } else if (mt->type == M_COW) {
+      struct stat st;
+      if (stat(mt->src, &st)) die("read-write bind source %s: %m", mt->src);
+      if (!S_ISDIR(st.st_mode)) die("read-write bind source %s: not a directory", mt->src);
+      m = mount_cow(wr, i, mt->src);
     } else {
       char size[48];
       snprintf(size, sizeof size, "size=%llu", mt->size);

@@ -4,7 +4,7 @@
 #define SB_SPEC_H
 #include "sb_common.h"
 
-enum { M_BIND, M_TMPFS };
+enum { M_BIND, M_TMPFS, M_COW };
 
 struct sb_mount {
   int type;
@@ -91,6 +91,12 @@ static void read_spec(struct sb_spec *s) {
       m->src = tok[t++];
       m->tgt = tok[t++];
       m->ro = !strcmp(tok[t++], "1");
+    } else if (!strcmp(k, "cow")) { /* a writable overlay over src whose writes are discarded */
+      NEED(2);
+      struct sb_mount *m = &s->mounts[s->nmounts++];
+      m->type = M_COW;
+      m->src = tok[t++];
+      m->tgt = tok[t++];
     } else if (!strcmp(k, "tmpfs")) {
       NEED(2);
       struct sb_mount *m = &s->mounts[s->nmounts++];

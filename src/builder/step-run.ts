@@ -4,7 +4,7 @@
  * layer (committed, then adopted as its own snapshot: no second extraction).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunInstruction, RunMount } from '../parser/types.js';
 import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
@@ -15,6 +15,19 @@ import { commitStepLayer, lowerDirsOf, shellOf, visibleArgs, type Prepared, type
 
 const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
 const OUTPUT_TAIL_LINES = 20;
+
+function mib(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`;
+}
+
+function oomError(ins: RunInstruction, limit: number | undefined): TsbuildError {
+  const where = `${ins.location.file}:${ins.location.startLine}`;
+  const step = ins.original.replace(/\s+/g, ' ').trim();
+  const what = limit !== undefined ? `exceeded the memory limit of ${mib(limit)} (--memory)` : 'ran out of memory';
+  return new TsbuildError('RUN_FAILED', `step "${step}" (${where}) ${what} and was killed by the kernel OOM killer`, {
+    hint: limit !== undefined ? 'raise the limit with --memory (e.g. -m 1g) or make the step use less memory' : 'free memory on the host or make the step use less',
+  });
+}
 
 export function runArgv(ins: RunInstruction, state: StageState): { argv: string[]; files: { name: string; data: string }[] } {
   if (ins.form === 'exec') return { argv: ins.command, files: [] };
@@ -98,9 +111,7 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
         env.signal !== undefined ? { signal: env.signal } : {},
       );
       try {
-        if (result.oomKilled) {
-          throw new TsbuildError('RUN_FAILED', `process "${argv.join(' ')}" ran out of memory${env.limits.memoryBytes !== undefined ? ` (limit ${env.limits.memoryBytes} bytes)` : ''} and was killed by the kernel OOM killer`);
-        }
+        if (result.oomKilled) throw oomError(ins, env.limits.memoryBytes);
         if (result.exitCode !== 0) {
           const tail = output.filter((l) => l !== '').slice(-OUTPUT_TAIL_LINES);
           throw new TsbuildError('RUN_FAILED', `process "${argv.join(' ')}" did not complete successfully: exit code: ${result.exitCode}`, {
@@ -129,6 +140,19 @@ function expandMount(m: RunMount, x: Expander): ExpandedMount {
   return { ...rest, target, ...(m.source !== undefined ? { source: x.word(m.source) } : {}), ...(m.id !== undefined ? { id: x.word(m.id) } : {}) };
 }
 
+/**
+ * A bind mount from the context. `rw` means the step may write but the writes are discarded
+ * (BuildKit): never a writable view of the host's files. Dirs get an overlay in the workRoot,
+ * files a private copy there.
+ */
+async function contextBind(source: string, isDir: boolean, m: ExpandedMount, workRoot: string, n: number): Promise<SandboxMount> {
+  if (m.readonly) return { type: 'bind', source, target: m.target, readonly: true };
+  if (isDir) return { type: 'overlay', source, target: m.target };
+  const copy = join(workRoot, `rw-${n}`);
+  await copyFile(source, copy);
+  return { type: 'bind', source: copy, target: m.target, readonly: false };
+}
+
 async function hostMounts(mounts: ExpandedMount[], files: { name: string; data: string }[], workRoot: string, env: StepEnv): Promise<SandboxMount[]> {
   const out: SandboxMount[] = [];
   for (const m of mounts) {
@@ -149,7 +173,7 @@ async function hostMounts(mounts: ExpandedMount[], files: { name: string; data: 
         // Resolved inside the context: a symlink cannot point the mount at a host path (CVE-2024-1753).
         const [entry] = await env.context.resolveSource(m.source ?? '.');
         if (entry === undefined) throw new TsbuildError('CONTEXT', `bind mount source ${m.source ?? '.'} not found in the build context`);
-        out.push({ type: 'bind', source: entry.hostPath, target: m.target, readonly: m.readonly });
+        out.push(await contextBind(entry.hostPath, entry.stat.isDirectory(), m, workRoot, out.length));
         break;
       }
       case 'secret': {

@@ -1,7 +1,8 @@
 /**
  * The node ↔ launcher protocol. In (fd 3): NUL-terminated tokens, each key followed by a fixed
  * number of values, so the C side needs no JSON parser and nothing needs escaping. Out (fd 4):
- * lines "E <message>" (setup failure) and one final "X <exitCode> <signalNumber> <oomKilled>".
+ * lines "E <message>" (setup failure), "A <signal>" (the launcher itself was sent SIGINT/SIGTERM/
+ * SIGHUP and stopped the step) and one final "X <exitCode> <signalNumber> <oomKilled>".
  */
 import { TsbuildError } from '../util/errors.js';
 import type { SandboxSpec } from './types.js';
@@ -24,6 +25,7 @@ export function encodeSpec(spec: SandboxSpec, workRoot: string, files: PreparedF
   add('bind', files.hostsPath, '/etc/hosts', '0', 'bind', files.resolvPath, '/etc/resolv.conf', '0');
   for (const m of spec.mounts) {
     if (m.type === 'bind') add('bind', m.source, m.target, m.readonly ? '1' : '0');
+    else if (m.type === 'overlay') add('cow', m.source, m.target);
     else add('tmpfs', m.target, String(m.sizeBytes ?? 0));
   }
   const limits = spec.limits ?? {};
@@ -43,6 +45,8 @@ function wholeNumber(what: string, n: number): number {
 
 export interface LauncherStatus {
   errors: string[];
+  /** The signal that interrupted the launcher (e.g. a terminal's Ctrl-C to the process group). */
+  interrupted?: number;
   exit?: { code: number; signal: number; oomKilled: boolean };
 }
 
@@ -50,6 +54,8 @@ export function parseStatus(text: string): LauncherStatus {
   const status: LauncherStatus = { errors: [] };
   for (const line of text.split('\n')) {
     if (line.startsWith('E ')) status.errors.push(line.slice(2));
+    const a = /^A (\d+)$/.exec(line);
+    if (a) status.interrupted = Number(a[1]);
     const m = /^X (\d+) (\d+) ([01])$/.exec(line);
     if (m) status.exit = { code: Number(m[1]), signal: Number(m[2]), oomKilled: m[3] === '1' };
   }

@@ -30,6 +30,8 @@ export async function runInSandbox(spec: SandboxSpec, options: { signal?: AbortS
     const { exitStatus, statusText, aborted } = await runLauncher(launcher, input, spec, signal);
     const status = parseStatus(statusText);
     if (aborted) throw new AbortError(signal?.reason);
+    // Ctrl-C reaches the launcher and node together; whichever sees it first, it is an interruption.
+    if (status.interrupted !== undefined) throw new AbortError(new Error(`sandbox interrupted by ${signalNameOf(status.interrupted)}`));
     if (status.errors.length > 0) throw new TsbuildError('SANDBOX', status.errors[0] ?? 'sandbox failed');
     if (!status.exit) throw new TsbuildError('SANDBOX', `sandbox launcher died unexpectedly (${exitStatus})`);
     const { code, signal: sig, oomKilled } = status.exit;

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { sleep } from '../util/abort.js';
 import { errnoCode } from '../util/errors.js';
 
-const CG_ROOT = '/sys/fs/cgroup';
-
 async function readText(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -20,11 +18,17 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat, or undefined when the process is gone. */
+/**
+ * Field 22 of /proc/<pid>/stat (start time), or undefined when the process is gone or a zombie: an
+ * orphaned launcher killed with its builder lingers as a zombie until init reaps it, and a zombie
+ * holds no cgroup and runs no cleanup.
+ */
 async function startTime(pid: number): Promise<string | undefined> {
   const stat = await readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
 }
 
 async function isAlive(pid: number, start: string): Promise<boolean> {
@@ -74,19 +78,52 @@ async function cleanupWorkRoot(dir: string): Promise<void> {
   await rm(statePath, { force: true });
 }
 
-/** Directories that hold our per-run cgroups: next to this process's own cgroup(s). */
+interface CgroupMount {
+  /** '' for the cgroup2 hierarchy, else the v1 super options (controllers). */
+  controllers: string[];
+  v2: boolean;
+  /** The hierarchy path shown at the mount point ('' for its root). */
+  root: string;
+  mountPoint: string;
+}
+
+/** cgroup mounts from /proc/self/mountinfo: `id parent dev root mountpoint opts [optional...] - type source super`. */
+export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
+  const mounts: CgroupMount[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    const [type, , superOpts = ''] = fields.slice(dash + 1);
+    if (dash < 6 || (type !== 'cgroup' && type !== 'cgroup2')) continue;
+    const root = fields[3] ?? '/';
+    mounts.push({ controllers: type === 'cgroup' ? superOpts.split(',') : [], v2: type === 'cgroup2', root: root === '/' ? '' : root, mountPoint: fields[4] ?? '' });
+  }
+  return mounts;
+}
+
+/** Directories that hold our per-run cgroups: next to this process's own cgroup(s), as the launcher creates them. */
 async function cgroupParents(): Promise<string[]> {
   const own = (await readText('/proc/self/cgroup')) ?? '';
-  const parents: string[] = [];
+  const mounts = parseCgroupMounts((await readText('/proc/self/mountinfo')) ?? '');
+  const below = (m: CgroupMount, path: string): string => {
+    const rel = path === '/' ? '' : path;
+    if (m.root === '') return m.mountPoint + rel;
+    return rel === m.root || rel.startsWith(`${m.root}/`) ? m.mountPoint + rel.slice(m.root.length) : m.mountPoint;
+  };
+  const parents = new Set<string>();
   for (const line of own.split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
     if (!m) continue;
     const [, list = '', path = ''] = m;
-    const rel = path === '/' ? '' : path;
-    if (list === '') parents.push(CG_ROOT + rel, CG_ROOT); // v2: next to ours, or under the root group
-    for (const ctrl of list.split(',')) if (['memory', 'pids', 'cpu'].includes(ctrl)) parents.push(`${CG_ROOT}/${ctrl}${rel}`);
+    const ctrls = list.split(',').filter((c) => ['memory', 'pids', 'cpu'].includes(c));
+    for (const mount of mounts) {
+      if (list === '' && mount.v2) {
+        parents.add(below(mount, path)); // v2: next to ours, or under the root group
+        parents.add(mount.mountPoint);
+      } else if (ctrls.some((c) => mount.controllers.includes(c))) parents.add(below(mount, path));
+    }
   }
-  return parents;
+  return [...parents];
 }
 
 async function sweepCgroups(): Promise<void> {
@@ -115,3 +152,4 @@ export async function cleanupStale(stateDir: string): Promise<void> {
   for (const name of entries) await cleanupWorkRoot(join(stateDir, name));
   await sweepCgroups();
 }
+

@@ -1,6 +1,8 @@
 /** A mount applied inside the rootfs after the overlay and before pivot_root. */
 export type SandboxMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean }
+  /** A writable view of a host directory whose writes are discarded (BuildKit's `bind,rw`): an overlay in workRoot. */
+  | { type: 'overlay'; source: string; target: string }
   | { type: 'tmpfs'; target: string; sizeBytes?: number };
 
 export interface SandboxSpec {

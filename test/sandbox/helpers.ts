@@ -72,8 +72,16 @@ export async function capture(spec: SandboxSpec, signal?: AbortSignal): Promise<
   return { result, stdout, stderr };
 }
 
-export function hostMounts(): string {
-  return readFileSync('/proc/mounts', 'utf8');
+/**
+ * The host's mount table, without the mounts of the host's own container engine (a docker daemon
+ * on the test host mounts and unmounts under /var/lib/docker and /run/docker at any time). With
+ * `paths`, only the mounts a leak of ours would show: any overlay, and anything naming one of
+ * `paths` (other suites mount and unmount their own fixtures while we run).
+ */
+export function hostMounts(...paths: string[]): string {
+  const foreign = /^\S+ \/(var\/lib\/docker|run\/docker|run\/containerd|run\/netns)[/ ]/;
+  const ours = (l: string): boolean => paths.length === 0 || l.startsWith('overlay ') || paths.some((p) => l.includes(p));
+  return readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => !foreign.test(l) && ours(l)).join('\n');
 }
 
 /** Host pids whose command line contains all of `words` (as separate argv entries). */

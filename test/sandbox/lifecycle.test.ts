@@ -26,14 +26,14 @@ const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !readFileS
 
 describe('sandbox lifecycle', () => {
   it('leaves no mount, process, cgroup or state behind after a run with a background child', async () => {
-    const before = hostMounts();
+    const before = hostMounts(fx.dir);
     const bg = marker();
     const s = spec(`sleep ${bg} & echo started`);
     const { result, stdout } = await capture(s);
     expect(stdout).toBe('started\n');
     expect(result.exitCode).toBe(0);
     expect(processesWith('sleep', bg)).toEqual([]);
-    expect(hostMounts()).toBe(before);
+    expect(hostMounts(fx.dir)).toBe(before);
     expect(existsSync(join(s.workRoot, 'sandbox.state'))).toBe(false);
     await result.dispose();
     await result.dispose(); // idempotent
@@ -41,7 +41,7 @@ describe('sandbox lifecycle', () => {
   });
 
   it('aborts mid-run: everything dies, nothing stays mounted, workRoot is emptied', async () => {
-    const before = hostMounts();
+    const before = hostMounts(fx.dir);
     const ac = new AbortController();
     const [bg, fg] = [marker(), marker()];
     const s = spec(`echo ready; sleep ${bg} & exec sleep ${fg}`, {
@@ -52,7 +52,17 @@ describe('sandbox lifecycle', () => {
     await expect(runInSandbox(s, { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORTED' });
     expect(processesWith('sleep', bg)).toEqual([]);
     expect(processesWith('sleep', fg)).toEqual([]);
-    expect(hostMounts()).toBe(before);
+    expect(hostMounts(fx.dir)).toBe(before);
+    expect(readdirSync(s.workRoot)).toEqual([]);
+  });
+
+  it('a SIGINT that reaches the launcher itself (Ctrl-C to the process group) is an abort, not a failed step', async () => {
+    const fg = marker();
+    const s = spec(`echo ready; exec sleep ${fg}`, {
+      onStdout: () => process.kill(readState(s.workRoot).launcher, 'SIGINT'),
+    });
+    await expect(runInSandbox(s)).rejects.toMatchObject({ code: 'ABORTED', cause: { message: 'sandbox interrupted by SIGINT' } });
+    expect(await waitFor(() => processesWith('sleep', fg).length === 0)).toBe(true);
     expect(readdirSync(s.workRoot)).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
@@ -147,5 +147,20 @@ describe('runInSandbox basics', () => {
       ],
     });
     expect(r.stdout).toMatch(/^from host\nro-ok\nrw-ok\ntmpfs \/tmpx tmpfs rw,nosuid,nodev,relatime,size=1024k /);
+  });
+
+  it('an overlay mount is writable inside and leaves the host dir and the layer untouched', async () => {
+    const src = join(fx.dir, 'cowsrc');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'f'), 'host\n');
+    const s = spec('echo inside > /m/f && rm -r /m/sub && touch /m/new && cat /m/f && ls /m | tr "\\n" " "', {
+      mounts: [{ type: 'overlay', source: src, target: '/m' }],
+    });
+    const { result, stdout } = await capture(s);
+    results.push(result);
+    expect(stdout).toBe('inside\nf new ');
+    expect(readFileSync(join(src, 'f'), 'utf8')).toBe('host\n');
+    expect(readdirSync(src).sort()).toEqual(['f', 'sub']);
+    expect(readdirSync(result.upperDir)).toEqual([]);
   });
 });
