@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { digestFromHash, digestHex, isDigest, type Digest } from '../image/digest.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { tmpName } from '../util/fs.js';
+import { rethrowNoSpace } from './nospace.js';
 import type { BlobStore } from './types.js';
 
 const DEFAULT_MAX_READ = 16 << 20;
@@ -24,7 +25,7 @@ class VerifyingStream extends Transform {
   override _flush(cb: TransformCallback): void {
     const actual = digestFromHash(this.#hash);
     if (actual === this.expected) cb();
-    else cb(new TsbuildError('STORE', `blob ${this.expected} is corrupt (content hashes to ${actual})`, { hint: 'run `tsbuild store verify`; re-pull or rebuild the image' }));
+    else cb(new TsbuildError('STORE', `blob ${this.expected} is corrupt (content hashes to ${actual})`, { hint: 'run `tsbuild prune --verify`; remove the image and re-pull or rebuild it' }));
   }
 }
 
@@ -45,6 +46,54 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
     }
   }
 
+  async function putBlob(
+    source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
+    options: { expected?: Digest; expectedSize?: number; signal?: AbortSignal },
+  ): Promise<{ digest: Digest; size: number }> {
+    const { expected, expectedSize, signal } = options;
+    signal?.throwIfAborted();
+    await mkdir(tmpDir, { recursive: true });
+    const tmp = join(tmpDir, tmpName('blob'));
+    const hash = createHash('sha256');
+    let written = 0;
+    try {
+      const fh = await open(tmp, 'wx', 0o644);
+      try {
+        for await (const chunk of toIterable(source)) {
+          signal?.throwIfAborted();
+          hash.update(chunk);
+          written += chunk.byteLength;
+          if (expectedSize !== undefined && written > expectedSize) {
+            throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
+          }
+          await fh.write(chunk);
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const digest = digestFromHash(hash);
+      if (expected !== undefined && digest !== expected) {
+        throw new TsbuildError('STORE', `digest mismatch: expected ${expected}, got ${digest}`);
+      }
+      if (expectedSize !== undefined && written !== expectedSize) {
+        throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${written}`);
+      }
+      signal?.throwIfAborted();
+      const final = path(digest);
+      if ((await size(digest)) === written) {
+        const now = new Date();
+        await utimes(final, now, now); // refresh: a concurrent prune's grace period spares it
+      } else {
+        await mkdir(dir, { recursive: true });
+        await rename(tmp, final);
+      }
+      return { digest, size: written };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
   const store: BlobStore = {
     path,
     size,
@@ -53,48 +102,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
     },
 
     async put(source, options = {}) {
-      const { expected, expectedSize, signal } = options;
-      signal?.throwIfAborted();
-      await mkdir(tmpDir, { recursive: true });
-      const tmp = join(tmpDir, tmpName('blob'));
-      const hash = createHash('sha256');
-      let written = 0;
-      try {
-        const fh = await open(tmp, 'wx', 0o644);
-        try {
-          for await (const chunk of toIterable(source)) {
-            signal?.throwIfAborted();
-            hash.update(chunk);
-            written += chunk.byteLength;
-            if (expectedSize !== undefined && written > expectedSize) {
-              throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
-            }
-            await fh.write(chunk);
-          }
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        const digest = digestFromHash(hash);
-        if (expected !== undefined && digest !== expected) {
-          throw new TsbuildError('STORE', `digest mismatch: expected ${expected}, got ${digest}`);
-        }
-        if (expectedSize !== undefined && written !== expectedSize) {
-          throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${written}`);
-        }
-        signal?.throwIfAborted();
-        const final = path(digest);
-        if ((await size(digest)) === written) {
-          const now = new Date();
-          await utimes(final, now, now); // refresh: a concurrent prune's grace period spares it
-        } else {
-          await mkdir(dir, { recursive: true });
-          await rename(tmp, final);
-        }
-        return { digest, size: written };
-      } finally {
-        await rm(tmp, { force: true });
-      }
+      return putBlob(source, options).catch(rethrowNoSpace(root, 'writing a blob'));
     },
 
     async putBytes(data, options = {}) {

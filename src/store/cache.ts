@@ -9,6 +9,7 @@ import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { writeAtomic } from '../util/fs.js';
+import { rethrowNoSpace } from './nospace.js';
 import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, ContentMemo } from './types.js';
 
 const KEY_RE = /^[a-f0-9]{16,128}$/;
@@ -76,7 +77,9 @@ export function createCacheIndex(root: string, tmpDir: string): CacheIndex {
     },
     async put(key, entry, options = {}) {
       await mkdir(dir, { recursive: true });
-      await writeAtomic(file(key), JSON.stringify(entry), options.signal ? { tmpDir, signal: options.signal } : { tmpDir });
+      await writeAtomic(file(key), JSON.stringify(entry), options.signal ? { tmpDir, signal: options.signal } : { tmpDir }).catch(
+        rethrowNoSpace(root, 'writing a cache entry'),
+      );
     },
     async delete(key) {
       await rm(file(key), { force: true });

@@ -1,18 +1,19 @@
 /**
  * Garbage collection and verification as named steps (cacache style). Roots: every descriptor
  * in index.json (tagged or not), the build cache's refs (unless dropped), and the compressed
- * variants of live layers. Blobs newer than the grace period survive, so a concurrent build's
- * freshly written (not yet tagged) blobs are never collected under it.
+ * variants of live layers. Prune holds the GC lease lock exclusively, so it runs only while no
+ * build/pull holds a lease (Store.withLease) and nothing they resolved can vanish under them.
+ * Blobs newer than the grace period survive too: a writer not using a lease (library callers)
+ * still keeps its freshly written, not yet tagged blobs.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestFromHash, type Digest } from '../image/digest.js';
+import type { Digest } from '../image/digest.js';
 import { isIndexMediaType } from '../image/mediatypes.js';
-import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
-import { errnoCode, messageOf } from '../util/errors.js';
+import type { ImageConfig, Index, Manifest } from '../image/types.js';
+import { withFileLock } from './lock.js';
 import { readIndex } from './tags.js';
+import { sweepTmp } from './tmp.js';
 import type { Store } from './types.js';
 
 type Doc = Partial<Manifest> & Partial<Index> & Partial<ImageConfig>;
@@ -63,15 +64,6 @@ async function liveSet(store: Store, keepCache: boolean, dryRun: boolean, signal
   return { blobs, diffs };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
-
 export interface PruneOptions {
   signal?: AbortSignal;
   /** Keep build cache entries (and what they reference). Default false: prune drops the cache. */
@@ -84,7 +76,10 @@ export interface PruneOptions {
 export async function prune(store: Store, options: PruneOptions = {}): Promise<{ removedBlobs: number; removedSnapshots: number; bytesFreed: number }> {
   const { signal, dryRun = false } = options;
   const grace = options.gracePeriodMs ?? 10 * 60_000;
-  return store.withLock(async () => {
+  const opts = signal ? { signal } : {};
+  // Exclusive GC lease first (waits for running builds/pulls to finish), then the store lock:
+  // the same order builds use, so the two never deadlock.
+  return withFileLock(join(store.root, 'gc.lock'), () => store.withLock(async () => {
     const live = await liveSet(store, options.keepCache ?? false, dryRun, signal);
     let removedBlobs = 0;
     let bytesFreed = 0;
@@ -106,41 +101,8 @@ export async function prune(store: Store, options: PruneOptions = {}): Promise<{
       if (!dryRun) await store.snapshots.remove(d);
       removedSnapshots++;
     }
-    // tmp debris of dead writers (names carry the writer's pid: util/fs tmpName).
-    for (const name of await readdir(store.tmpDir).catch(() => [] as string[])) {
-      const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && !pidAlive(pid) && !dryRun) await rm(join(store.tmpDir, name), { recursive: true, force: true });
-    }
+    if (!dryRun) await sweepTmp(store.root); // dead writers' staging debris
     return { removedBlobs, removedSnapshots, bytesFreed };
-  }, signal ? { signal } : {});
+  }, opts), signal, 'exclusive');
 }
-
-async function hashFile(path: string, signal?: AbortSignal): Promise<Digest> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, signal ? { signal } : {}) as AsyncIterable<Buffer>) hash.update(chunk);
-  return digestFromHash(hash);
-}
-
-/** Re-hashes every blob and checks that tags point at present blobs. */
-export async function verifyStore(store: Store, options: { signal?: AbortSignal } = {}): Promise<{ ok: boolean; problems: string[] }> {
-  const problems: string[] = [];
-  for await (const d of store.blobs.list()) {
-    options.signal?.throwIfAborted();
-    try {
-      const actual = await hashFile(store.blobs.path(d), options.signal);
-      if (actual !== d) problems.push(`blob ${d} is corrupt (hashes to ${actual})`);
-    } catch (err) {
-      problems.push(`blob ${d}: ${messageOf(err)}`);
-    }
-  }
-  const index = await readIndex(store.root).catch((err: unknown) => {
-    problems.push(messageOf(err));
-    return { manifests: [] as Descriptor[] };
-  });
-  for (const desc of index.manifests) {
-    const size = await store.blobs.size(desc.digest);
-    if (size === undefined) problems.push(`index.json references missing blob ${desc.digest}`);
-    else if (size !== desc.size) problems.push(`index.json says ${desc.digest} is ${desc.size} bytes, blob is ${size}`);
-  }
-  return { ok: problems.length === 0, problems };
-}
+export { verifyStore } from './verify.js';

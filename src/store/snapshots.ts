@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import { errnoCode } from '../util/errors.js';
 import { tmpName, writeAtomic } from '../util/fs.js';
+import { rethrowNoSpace } from './nospace.js';
 import type { Signal, Snapshots } from './types.js';
 
 type WithLock = <T>(fn: () => Promise<T>, options?: Signal) => Promise<T>;
@@ -105,9 +106,13 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
       const work = join(tmpDir, tmpName('snap'));
       await mkdir(work, { mode: 0o755 });
       try {
+        // Filled outside the snapshots dir and renamed in whole: a half-extracted snapshot never
+        // carries a snapshot name, even if this process is killed mid-fill.
         await fill(work, options.signal);
         options.signal?.throwIfAborted();
         return await claim(d, work, options);
+      } catch (err) {
+        return rethrowNoSpace(root, `unpacking layer ${d}`)(err);
       } finally {
         await rm(work, { recursive: true, force: true });
       }

@@ -1,12 +1,13 @@
 import { homedir } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { errnoCode, TsbuildError } from '../util/errors.js';
+import { errnoCode, messageOf, TsbuildError } from '../util/errors.js';
 import { createBlobStore } from './blobs.js';
 import { createCacheIndex, createCompressionCache } from './cache.js';
 import { withFileLock } from './lock.js';
 import { createSnapshots } from './snapshots.js';
 import { createTags, emptyIndex, readIndex, writeIndex } from './tags.js';
+import { createProcessTmp, sweepTmp } from './tmp.js';
 import type { Signal, Store } from './types.js';
 
 /** $TSBUILD_ROOT, else /var/lib/tsbuild for root, else $XDG_DATA_HOME/tsbuild or ~/.local/share/tsbuild. */
@@ -21,16 +22,20 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
 export async function openStore(root: string, options: Signal = {}): Promise<Store> {
   options.signal?.throwIfAborted();
   const abs = resolve(root);
-  const tmpDir = join(abs, 'tmp');
+  let tmpDir: string;
   try {
-    for (const d of [join(abs, 'blobs', 'sha256'), tmpDir, join(abs, 'snapshots'), join(abs, 'cache')]) {
+    for (const d of [join(abs, 'blobs', 'sha256'), join(abs, 'tmp'), join(abs, 'snapshots'), join(abs, 'cache')]) {
       await mkdir(d, { recursive: true });
     }
     await writeFile(join(abs, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}', { flag: 'wx' }).catch((err: unknown) => {
       if (errnoCode(err) !== 'EEXIST') throw err;
     });
+    tmpDir = await createProcessTmp(abs);
   } catch (err) {
-    throw new TsbuildError('STORE', `cannot open store at ${abs}`, { cause: err, hint: 'set TSBUILD_ROOT to a writable directory' });
+    throw new TsbuildError('STORE', `cannot open store at ${abs}: ${errnoCode(err) === 'ENOSPC' ? 'no space left on device' : messageOf(err)}`, {
+      cause: err,
+      hint: 'set TSBUILD_ROOT (or --root) to a writable directory with free space',
+    });
   }
   const lockPath = join(abs, 'lock');
   const withLock = <T>(fn: () => Promise<T>, o: Signal = {}): Promise<T> => withFileLock(lockPath, fn, o.signal);
@@ -38,7 +43,9 @@ export async function openStore(root: string, options: Signal = {}): Promise<Sto
     // index.json must exist for other OCI tools; create it once, never clobber.
     const index = await readIndex(abs);
     if (index.manifests.length === 0) await writeIndex(abs, tmpDir, { ...emptyIndex(), ...index });
+    await sweepTmp(abs); // a crashed process's staging debris
   }, options);
+  const leasePath = join(abs, 'gc.lock');
   return {
     root: abs,
     tmpDir,
@@ -48,5 +55,6 @@ export async function openStore(root: string, options: Signal = {}): Promise<Sto
     cache: createCacheIndex(abs, tmpDir),
     compressed: createCompressionCache(abs, tmpDir),
     withLock,
+    withLease: <T>(fn: () => Promise<T>, o: Signal = {}): Promise<T> => withFileLock(leasePath, fn, o.signal, 'shared'),
   };
 }

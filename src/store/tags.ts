@@ -9,6 +9,7 @@ import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, Index } from '../image/types.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { writeAtomic } from '../util/fs.js';
+import { rethrowNoSpace } from './nospace.js';
 import type { Signal, Tags } from './types.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -35,7 +36,9 @@ export async function readIndex(root: string): Promise<Index> {
 }
 
 export async function writeIndex(root: string, tmpDir: string, index: Index, signal?: AbortSignal): Promise<void> {
-  await writeAtomic(join(root, 'index.json'), `${JSON.stringify(index, null, 2)}\n`, signal ? { tmpDir, signal } : { tmpDir });
+  await writeAtomic(join(root, 'index.json'), `${JSON.stringify(index, null, 2)}\n`, signal ? { tmpDir, signal } : { tmpDir }).catch(
+    rethrowNoSpace(root, 'writing index.json'),
+  );
 }
 
 type WithLock = <T>(fn: () => Promise<T>, options?: Signal) => Promise<T>;

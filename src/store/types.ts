@@ -81,7 +81,10 @@ export interface CompressionCache {
 
 export interface Store {
   readonly root: string;
-  /** `<root>/tmp`: same filesystem as everything else, for write-then-rename. */
+  /**
+   * This process's staging dir, `<root>/tmp/proc-<pid>-<hex>`: same filesystem as everything else,
+   * for write-then-rename. A crashed process's dir is swept on the next open.
+   */
   readonly tmpDir: string;
   readonly blobs: BlobStore;
   readonly tags: Tags;
@@ -90,4 +93,10 @@ export interface Store {
   readonly compressed: CompressionCache;
   /** Cross-process exclusive lock (flock on `<root>/lock`); re-entrant within one async context. */
   withLock<T>(fn: () => Promise<T>, options?: Signal): Promise<T>;
+  /**
+   * Runs `fn` holding a shared GC lease (flock on `<root>/gc.lock`): prune waits until no lease is
+   * held, so nothing a running build or pull has resolved but not yet tagged is collected under it.
+   * Re-entrant; prune called inside a lease throws instead of deadlocking.
+   */
+  withLease<T>(fn: () => Promise<T>, options?: Signal): Promise<T>;
 }

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest, type Digest } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/mediatypes.js';
+import { verifyStore } from '../../src/store/verify.js';
 import { defaultStoreRoot, openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
 import { cleanup, collect, tempDir } from '../layers/fixtures.js';
@@ -87,10 +88,17 @@ describe('blobs', () => {
       [store.root],
     );
     await waitForLine(child, 'writing');
-    expect(readdirSync(store.tmpDir).some((n) => n.startsWith('blob-'))).toBe(true);
+    const tmpRoot = join(store.root, 'tmp');
+    const childDir = readdirSync(tmpRoot).find((n) => n.startsWith(`proc-${child.pid}-`));
+    expect(childDir).toBeDefined();
+    expect(readdirSync(join(tmpRoot, childDir ?? '')).some((n) => n.startsWith('blob-'))).toBe(true);
     child.kill('SIGKILL');
     await once(child, 'exit');
     expect(await listBlobs(store)).toEqual([]);
+    expect((await verifyStore(store)).problems.join('\n')).toMatch(/leftover staging .* of dead process/);
+    await openStore(store.root); // the next open sweeps the dead writer's staging dir
+    expect(readdirSync(tmpRoot).filter((n) => !n.startsWith(`proc-${process.pid}-`))).toEqual([]);
+    expect(await verifyStore(store)).toEqual({ ok: true, problems: [] });
   });
 });
 

@@ -1,0 +1,88 @@
+/**
+ * Staging space. Every process gets its own `<root>/tmp/proc-<pid>-<hex>` dir (Store.tmpDir), so
+ * whatever a crashed process left behind (half-written blobs, half-extracted snapshots, sandbox
+ * work roots) is one dir named after a dead pid, swept on the next open. Same filesystem as the
+ * store, so rename stays atomic.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from '../util/errors.js';
+import { tmpName } from '../util/fs.js';
+
+/** Names from util/fs tmpName: `<prefix>-<pid>-<hex>`. */
+const OWNED = /^[a-z.]+-(\d+)-[0-9a-f]+$/;
+
+const ownDirs = new Set<string>();
+let exitHook = false;
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+/** Creates this process's staging dir under `<root>/tmp`; removed when the process exits normally. */
+export async function createProcessTmp(root: string): Promise<string> {
+  const dir = join(root, 'tmp', tmpName('proc'));
+  await mkdir(dir, { recursive: true });
+  ownDirs.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const d of ownDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
+export interface TmpEntry {
+  path: string;
+  /** The writer's pid, when the name carries one. */
+  pid: number | undefined;
+}
+
+/** Entries of `<root>/tmp` whose writer is gone (or unknown: no pid in the name). */
+export async function deadTmpEntries(root: string): Promise<TmpEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(root, 'tmp'));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+  const out: TmpEntry[] = [];
+  for (const name of names.sort()) {
+    const m = OWNED.exec(name);
+    const pid = m?.[1] !== undefined ? Number(m[1]) : undefined;
+    if (pid === undefined || !pidAlive(pid)) out.push({ path: join(root, 'tmp', name), pid });
+  }
+  return out;
+}
+
+/** True when a dead dir holds a sandbox work root whose state the sandbox must clean up first. */
+function holdsSandboxState(dir: string, names: string[]): boolean {
+  return existsSync(join(dir, 'sandbox.state')) || names.some((n) => existsSync(join(dir, n, 'sandbox.state')));
+}
+
+/**
+ * Removes dead writers' debris. Entries without a pid are left alone (not ours to judge). A dead
+ * dir holding a `sandbox.state` is kept unless `onDead` is given (the builder passes the sandbox's
+ * cleanupStale, which kills stray step processes and cgroups recorded there).
+ */
+export async function sweepTmp(root: string, options: { onDead?: (dir: string) => Promise<void> } = {}): Promise<number> {
+  let removed = 0;
+  for (const { path, pid } of await deadTmpEntries(root)) {
+    if (pid === undefined) continue;
+    const names = await readdir(path).catch(() => undefined); // undefined: a file, not a dir
+    if (names !== undefined && options.onDead !== undefined) await options.onDead(path);
+    else if (names !== undefined && holdsSandboxState(path, names)) continue;
+    await rm(path, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
