@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { sleep } from '../util/abort.js';
-import { RegistryClient, pullScope } from './client.js';
+import { RegistryClient, describeNetworkError, pullScope } from './client.js';
 import { RegistryError, isConnectionError } from './errors.js';
 import { readLimited } from './manifest.js';
 import type { BlobSink, TransferEvent } from './types.js';
@@ -39,7 +39,9 @@ export async function fetchBlobBytes(client: RegistryClient, hosts: string[], re
   const what = `blob ${repository}@${desc.digest}`;
   if (desc.size > max) throw new RegistryError(`${what}: too large (${desc.size} bytes, limit ${max})`);
   const res = await openBlob(client, hosts, repository, desc.digest, signal);
-  const bytes = await readLimited(res, max, what);
+  // Bounded by the descriptor: a server sending more is cut off at size+1, not at the cap.
+  const bytes = await readLimited(res, desc.size, what, client.timeouts);
+  if (bytes.length !== desc.size) throw new RegistryError(`${what}: size mismatch (${bytes.length} bytes, manifest declares ${desc.size})`);
   const got = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   if (got !== desc.digest) throw new RegistryError(`${what}: digest mismatch (got ${got})`);
   return bytes;
@@ -55,6 +57,11 @@ export async function downloadBlob(client: RegistryClient, hosts: string[], repo
   emit('start', 0);
   for (let attempt = 1; ; attempt++) {
     const res = await openBlob(client, hosts, repository, desc.digest, o.signal);
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared !== desc.size) {
+      res.body.destroy();
+      throw new RegistryError(`${what}: size mismatch (registry sends ${declared} bytes, manifest declares ${desc.size})`);
+    }
     let streamError: unknown;
     let bytes = 0;
     async function* verified(): AsyncGenerator<Buffer> {
@@ -86,11 +93,12 @@ export async function downloadBlob(client: RegistryClient, hosts: string[], repo
       const cause = streamError ?? err;
       if (o.signal?.aborted) throw err;
       if (cause instanceof RegistryError) throw cause;
-      if (isConnectionError(cause) && attempt < 5) {
-        await sleep(200 * 2 ** (attempt - 1), o.signal);
+      const { attempts, baseDelayMs, maxDelayMs } = client.retryPolicy;
+      if (isConnectionError(cause) && attempt < attempts) {
+        await sleep(Math.min(baseDelayMs * 2 ** (attempt - 1), maxDelayMs), o.signal);
         continue;
       }
-      throw isConnectionError(cause) ? new RegistryError(`${what}: connection lost while downloading`, { cause, temporary: true }) : err;
+      throw isConnectionError(cause) ? new RegistryError(`${what}: download failed after ${attempt} attempts: ${describeNetworkError(cause, client.timeouts)}`, { cause, temporary: true }) : err;
     }
   }
 }

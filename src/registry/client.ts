@@ -7,6 +7,7 @@ import { isLocalRegistry, registryHost } from '../image/reference.js';
 import { pickChallenge, type Challenge } from './challenge.js';
 import { DockerConfigAuth } from './dockerconfig.js';
 import { RegistryError, errorFromResponse, isConnectionError, isTemporaryStatus } from './errors.js';
+import { loadRegistriesConf, type RegistriesConf } from './mirrors.js';
 import { isCertificateError, isNotTlsError, makeAgent, readCertsDir } from './tls.js';
 import { TokenCache, basicHeader } from './tokens.js';
 import type { AuthProvider, Credentials, RetryOptions } from './types.js';
@@ -20,6 +21,19 @@ export interface RegistryClientOptions {
   certsDir?: string;
   userAgent?: string;
   retry?: RetryOptions;
+  /**
+   * containers-registries.conf(5) to read mirrors and insecure registries from (default
+   * `$CONTAINERS_REGISTRIES_CONF` or /etc/containers/registries.conf); `false` reads none.
+   */
+  registriesConf?: string | false;
+  timeouts?: TimeoutOptions;
+}
+
+export interface TimeoutOptions {
+  /** Waiting for response headers once a request is sent (default 300 000 ms). */
+  headersMs?: number;
+  /** Longest pause between two pieces of a response body, so a stalled server fails (default 120 000 ms). */
+  bodyMs?: number;
 }
 
 export type Body = Buffer | string | (() => Promise<Readable>);
@@ -55,6 +69,9 @@ export class RegistryClient {
   readonly #insecure: Set<string>;
   readonly #certsDir: string;
   readonly #retry: Required<RetryOptions>;
+  readonly timeouts: Required<TimeoutOptions>;
+  readonly #confPath: string | false | undefined;
+  #conf: Promise<RegistriesConf> | undefined;
   readonly #hosts = new Map<string, Promise<HostState>>();
   readonly #challenges = new Map<string, Challenge | null>();
   readonly #creds = new Map<string, Promise<Credentials | undefined>>();
@@ -71,6 +88,30 @@ export class RegistryClient {
     this.#insecure = new Set(options.insecureRegistries ?? []);
     this.#certsDir = options.certsDir ?? '/etc/docker/certs.d';
     this.#retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, ...options.retry };
+    this.timeouts = { headersMs: 300_000, bodyMs: 120_000, ...options.timeouts };
+    this.#confPath = options.registriesConf;
+  }
+
+  /** Attempts and backoff for callers that retry on their own (streamed downloads). */
+  get retryPolicy(): Readonly<Required<RetryOptions>> {
+    return this.#retry;
+  }
+
+  /** registries.conf, read once per client (never when `registriesConf: false`). */
+  registriesConf(): Promise<RegistriesConf> {
+    if (this.#confPath === false) return Promise.resolve({ mirrors: {}, insecure: [] });
+    this.#conf ??= loadRegistriesConf(...(this.#confPath !== undefined ? [this.#confPath] : []));
+    return this.#conf;
+  }
+
+  /**
+   * Hosts to pull `registry` from, in order: explicit `mirrors`, registries.conf mirrors (the
+   * digest-only ones just for digest references), then the origin.
+   */
+  async pullHosts(registry: string, byDigest: boolean): Promise<string[]> {
+    const conf = await this.registriesConf();
+    const fromConf = (conf.mirrors[registry] ?? []).filter((m) => byDigest || !m.digestOnly).map((m) => m.host);
+    return [...new Set([...(this.mirrors[registry] ?? []), ...fromConf, registry])];
   }
 
   async close(): Promise<void> {
@@ -94,12 +135,13 @@ export class RegistryClient {
     const files = await readCertsDir(this.#certsDir, api);
     const agent = makeAgent(files, true);
     this.#agents.push(agent);
-    const insecure = this.#insecure.has(host) || this.#insecure.has(api);
+    const confInsecure = (await this.registriesConf()).insecure;
+    const insecure = this.#insecure.has(host) || this.#insecure.has(api) || confInsecure.includes(host) || confInsecure.includes(api);
     if (!insecure && !isLocalRegistry(api)) return { base: `https://${api}`, dispatcher: agent };
     // Docker's rule for insecure registries: prefer HTTPS, fall back to plain HTTP.
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await request(`https://${api}/v2/`, { method: 'GET', dispatcher: agent, headers: { 'user-agent': this.userAgent }, ...(signal ? { signal } : {}) });
+        const res = await request(`https://${api}/v2/`, { method: 'GET', dispatcher: agent, headers: { 'user-agent': this.userAgent }, ...this.#timeoutOpts(), ...(signal ? { signal } : {}) });
         this.#noteChallenge(host, res);
         await res.body.dump();
         return { base: `https://${api}`, dispatcher: agent };
@@ -132,7 +174,7 @@ export class RegistryClient {
   /** Learn the auth challenge up front; a failure here is not fatal (the first request retries). */
   async #ping(host: string, base: string, dispatcher: Dispatcher, signal?: AbortSignal): Promise<void> {
     try {
-      const res = await request(`${base}/v2/`, { method: 'GET', dispatcher, headers: { 'user-agent': this.userAgent }, ...(signal ? { signal } : {}) });
+      const res = await request(`${base}/v2/`, { method: 'GET', dispatcher, headers: { 'user-agent': this.userAgent }, ...this.#timeoutOpts(), ...(signal ? { signal } : {}) });
       this.#noteChallenge(host, res);
       await res.body.dump();
     } catch {
@@ -181,6 +223,10 @@ export class RegistryClient {
     return `Bearer ${token}`;
   }
 
+  #timeoutOpts(): { headersTimeout: number; bodyTimeout: number } {
+    return { headersTimeout: this.timeouts.headersMs, bodyTimeout: this.timeouts.bodyMs };
+  }
+
   #backoff(attempt: number, retryAfter?: string | string[]): number {
     const header = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
     if (header !== undefined) {
@@ -218,7 +264,7 @@ export class RegistryClient {
           continue;
         }
         if (err instanceof RegistryError) throw err;
-        throw new RegistryError(`${spec.host}: ${spec.method} ${url.pathname} failed: connection error`, { cause: err, temporary });
+        throw new RegistryError(`${spec.host}: ${spec.method} ${url.pathname} failed: ${describeNetworkError(err, this.timeouts)}`, { cause: err, temporary });
       }
       if (res.statusCode === 401 && !authRetried) {
         const before = this.#challenges.get(spec.host);
@@ -257,6 +303,7 @@ export class RegistryClient {
         headers: hdrs,
         ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
         dispatcher: sameOrigin ? dispatcher : this.#foreign,
+        ...this.#timeoutOpts(),
         ...(spec.signal ? { signal: spec.signal } : {}),
       });
       const location = res.headers['location'];
@@ -282,6 +329,15 @@ export class RegistryClient {
     }
     throw errorFromResponse(what, res.statusCode, text);
   }
+}
+
+/** A one-line reason for a transport failure; timeouts say which limit was hit. */
+export function describeNetworkError(err: unknown, t?: Required<TimeoutOptions>): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return `no response${t ? ` within ${t.headersMs / 1000}s` : ' (timeout)'}`;
+  if (code === 'UND_ERR_BODY_TIMEOUT') return `response stalled${t ? ` (no data for ${t.bodyMs / 1000}s)` : ' (timeout)'}`;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
+  return code !== '' ? `connection error (${code})` : 'connection error';
 }
 
 export function pullScope(repository: string): string {

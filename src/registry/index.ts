@@ -1,4 +1,5 @@
-export { RegistryClient, pullScope, pushScope, type RegistryClientOptions, type RequestSpec } from './client.js';
+export { RegistryClient, pullScope, pushScope, type RegistryClientOptions, type RequestSpec, type TimeoutOptions } from './client.js';
+export { loadRegistriesConf, parseRegistriesConf, defaultRegistriesConfPath, type RegistriesConf, type MirrorEntry } from './mirrors.js';
 export { RegistryError, type RegistryErrorOptions } from './errors.js';
 export { parseChallenges, pickChallenge, type Challenge } from './challenge.js';
 export {
@@ -18,3 +19,4 @@ export { pushImage, type PushImage, type PushOptions } from './push.js';
 export { uploadBlob, type UploadOptions, type UploadOutcome } from './upload.js';
 export type { AuthProvider, BlobSink, BlobSource, Credentials, PlatformSpec, RetryOptions, TransferEvent } from './types.js';
 export { MAX_MANIFEST_BYTES } from './types.js';
+export { transferProgress, parseProgressMode, formatSize, type ProgressMode, type TransferAction, type TransferProgress } from './progress.js';

@@ -7,6 +7,7 @@ import type { RegistryClient } from './client.js';
 import { downloadBlob, fetchBlobBytes } from './blobs.js';
 import { RegistryError } from './errors.js';
 import { fetchManifest, parseManifest, resolveManifest, selectPlatform } from './manifest.js';
+import { withLayerCounts } from './progress.js';
 import type { BlobSink, PlatformSpec, TransferEvent } from './types.js';
 
 export interface PullOptions {
@@ -17,6 +18,8 @@ export interface PullOptions {
   concurrency?: number;
   /** Called as each layer blob is in the sink, so the caller can extract while others download. */
   onLayer?: (desc: Descriptor) => Promise<void>;
+  /** Called once the image manifest and config are known, before any layer is fetched. */
+  onManifest?: (manifest: Manifest, config: ImageConfig) => void | Promise<void>;
 }
 
 export interface PullResult {
@@ -37,7 +40,7 @@ export async function pullImage(client: RegistryClient, ref: Reference, sink: Bl
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
   const top = await resolveManifest(client, ref, so);
   // Blobs come from the host that served the manifest, then the rest as fallbacks.
-  const hosts = [top.host, ...[...(client.mirrors[ref.registry] ?? []), ref.registry].filter((h) => h !== top.host)];
+  const hosts = [top.host, ...(await client.pullHosts(ref.registry, ref.digest !== undefined)).filter((h) => h !== top.host)];
   let indexDigest: Digest | undefined;
   let image = top;
   if (isIndexMediaType(top.mediaType)) {
@@ -45,7 +48,8 @@ export async function pullImage(client: RegistryClient, ref: Reference, sink: Bl
     const index = JSON.parse(top.bytes.toString('utf8')) as Index;
     if (!Array.isArray(index.manifests)) throw new RegistryError(`${ref.toString()}: malformed index`);
     const desc = selectPlatform(index, platform, ref.toString());
-    image = { ...(await fetchManifest(client, top.host, ref.repository, desc.digest, so)), host: top.host };
+    const expected = { mediaType: desc.mediaType, size: desc.size };
+    image = { ...(await fetchManifest(client, top.host, ref.repository, desc.digest, { ...so, expected })), host: top.host };
     if (isIndexMediaType(image.mediaType)) throw new RegistryError(`${ref.toString()}: nested index is not supported`);
   }
   const manifest = parseManifest(image.bytes, ref.toString());
@@ -57,20 +61,22 @@ export async function pullImage(client: RegistryClient, ref: Reference, sink: Bl
     throw new RegistryError(`${ref.toString()}: image config is not valid JSON`, { cause: err });
   }
   await sink.putBytes(configBytes, { expected: manifest.config.digest, ...so });
+  await options.onManifest?.(manifest, config);
 
   const run = limit(options.concurrency ?? 3);
   const seen = new Set<string>();
   const unique = manifest.layers.filter((l) => !seen.has(l.digest) && seen.add(l.digest));
+  const onProgress = withLayerCounts(unique.map((l) => l.digest), options.onProgress);
   await Promise.all(
     unique.map((layer) =>
       run(async () => {
         signal?.throwIfAborted();
         if (await sink.has(layer.digest)) {
-          options.onProgress?.({ kind: 'blob', digest: layer.digest, phase: 'exists', bytes: layer.size, total: layer.size });
+          onProgress?.({ kind: 'blob', digest: layer.digest, phase: 'exists', bytes: layer.size, total: layer.size });
         } else {
           await downloadBlob(client, hosts, ref.repository, layer, sink, {
             ...so,
-            ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+            ...(onProgress ? { onProgress } : {}),
           });
         }
         await options.onLayer?.(layer);

@@ -4,6 +4,7 @@ import type { Reference } from '../image/reference.js';
 import { limit } from '../util/limit.js';
 import { RegistryClient, pushScope } from './client.js';
 import { RegistryError } from './errors.js';
+import { withLayerCounts } from './progress.js';
 import { uploadBlob, type UploadOptions } from './upload.js';
 import { MAX_MANIFEST_BYTES, type BlobSource, type TransferEvent } from './types.js';
 
@@ -30,9 +31,10 @@ export async function pushImage(client: RegistryClient, source: BlobSource, ref:
     throw new RegistryError(`${ref.toString()}: manifest digest is ${digest}, not the one in the reference`);
   }
   if (image.manifestBytes.length > MAX_MANIFEST_BYTES) throw new RegistryError(`${ref.toString()}: manifest too large (${image.manifestBytes.length} bytes)`);
+  const onProgress = withLayerCounts([...new Set(image.manifest.layers.map((l) => l.digest))], options.onProgress);
   const uo: UploadOptions = {
     ...(signal ? { signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(onProgress ? { onProgress } : {}),
     ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
     ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
   };

@@ -26,6 +26,9 @@ export interface TransferEvent {
   phase: 'start' | 'progress' | 'done' | 'exists' | 'mounted';
   bytes: number;
   total: number;
+  /** Image layers finished so far (done, already there or mounted) and in all, for pull/push events. */
+  layersDone?: number;
+  layers?: number;
 }
 
 export interface PlatformSpec {

@@ -77,6 +77,19 @@ describe('failures between client and a real registry', () => {
     expect(pulled.manifest.layers[0]?.digest).toBe(layer?.digest);
   });
 
+  it('streams a large blob in one PATCH and resumes from the registry offset after a reset', async () => {
+    const huge = await makeImage(src, [{ blob: noise(9 * 1024 * 1024, 5) }], 'huge');
+    const size = huge.manifest.layers[0]?.size ?? 0;
+    proxy.resetUpload(1_000_000);
+    const ref = parseReference(`${proxy.host}/f/huge:v1`);
+    await pushImage(client, src, ref, huge);
+    const uploads = proxy.requests.filter((r) => r.method === 'PATCH' || r.method === 'PUT' || (r.method === 'GET' && r.url.includes('/blobs/uploads/')));
+    const seen = uploads.map((r) => (r.method === 'GET' ? 'status' : `${r.method} ${String(r.headers['content-range'] ?? '')}${r.reset ? ' reset' : ''}`));
+    // The proxy dropped the first PATCH before the registry saw a byte, so its Range is 0.
+    expect(seen.slice(0, 4)).toEqual([`PATCH 0-${size - 1} reset`, 'status', `PATCH 0-${size - 1}`, 'PUT ']);
+    expect((await pullImage(client, ref, new DirStore(join(dir, 'phuge2')))).manifestDigest).toBe(huge.digest);
+  });
+
   it('refuses a corrupted blob and stores nothing for it', async () => {
     const layer = image.manifest.layers[1];
     if (!layer) throw new Error('fixture');
@@ -111,6 +124,20 @@ describe('failures between client and a real registry', () => {
     expect(pushed.digest).toBe(restartable.digest);
     const pulled = await pullImage(client, ref, new DirStore(join(dir, 'prestart')));
     expect(pulled.manifestDigest).toBe(restartable.digest);
+  });
+
+  it('completes a streamed (single-PATCH) push while the registry restarts under it', async () => {
+    const img = await makeImage(src, [{ blob: noise(12 * 1024 * 1024, 6) }], 'restart-stream');
+    const ref = parseReference(`${reg.host}/f/restart-stream:v1`);
+    let restarting: Promise<void> | undefined;
+    const onProgress = (e: TransferEvent): void => {
+      if (e.phase === 'progress' && e.bytes >= 2 * 1024 * 1024 && restarting === undefined) restarting = reg.kill().then(() => reg.restart());
+    };
+    const pushed = await pushImage(client, src, ref, img, { onProgress });
+    await restarting;
+    expect(restarting).toBeDefined();
+    expect(pushed.digest).toBe(img.digest);
+    expect((await pullImage(client, ref, new DirStore(join(dir, 'prestart2')))).manifestDigest).toBe(img.digest);
   });
 
   it('refuses manifests over 4 MiB, declared or streamed', async () => {

@@ -38,9 +38,15 @@ describe('open registry (plain HTTP on loopback)', () => {
       [image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)].sort(),
     );
 
+    // Every event says how many of the image's layers are finished; the config is not counted.
+    expect(events.filter((e) => e.phase === 'done').at(-1)).toMatchObject({ digest: image.manifest.config.digest, layersDone: 2, layers: 2 });
+
     const sink = new DirStore(join(dir, 'pull1'));
     const layersSeen: string[] = [];
-    const pulled = await pullImage(client, ref, sink, { onLayer: (d) => Promise.resolve(void layersSeen.push(d.digest)) });
+    const pullEvents: TransferEvent[] = [];
+    const pulled = await pullImage(client, ref, sink, { onLayer: (d) => Promise.resolve(void layersSeen.push(d.digest)), onProgress: (e) => pullEvents.push(e) });
+    expect(pullEvents.filter((e) => e.phase === 'done').map((e) => e.layersDone).sort()).toEqual([1, 2]);
+    expect(pullEvents.every((e) => e.layers === 2 && e.bytes <= e.total)).toBe(true);
     expect(pulled.manifestDigest).toBe(image.digest);
     expect(pulled.manifestBytes.equals(image.manifestBytes)).toBe(true);
     expect(pulled.config).toEqual(image.config);

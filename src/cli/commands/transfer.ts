@@ -2,25 +2,82 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { parsePlatform } from '../../builder/plan-platform.js';
-import { MediaType, type Digest, type Manifest } from '../../image/index.js';
+import { MediaType, type Descriptor, type Digest, type Manifest } from '../../image/index.js';
 import { parseReference } from '../../image/reference.js';
 import { compressLayer, exportDockerArchive, exportOciArchive, importArchive } from '../../layers/index.js';
-import { login, logout, pullImage, pushImage, type RegistryClient } from '../../registry/index.js';
+import { ensureSnapshots } from '../../builder/base.js';
+import {
+  login,
+  logout,
+  parseProgressMode,
+  pullImage,
+  pushImage,
+  transferProgress,
+  uploadBlob,
+  type ProgressMode,
+  type RegistryClient,
+  type TransferEvent,
+} from '../../registry/index.js';
+import { limit } from '../../util/limit.js';
 import type { Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
 import { flagBool, flagString } from '../args.js';
 import { command, loadImage, registryClient, resolveLocal, store, type CliIO, type Command } from './shared.js';
 
-export async function pushRef(s: Store, client: RegistryClient, src: string, dest: string, io: CliIO): Promise<Digest> {
+export interface PushRefOptions {
+  /** How built (uncompressed) layers go up; already-compressed (pulled) layers are sent as they are. */
+  compression?: 'gzip' | 'zstd' | 'uncompressed';
+  level?: number;
+  progress?: ProgressMode;
+  /** Parallel compress+upload of layers (default 3). */
+  concurrency?: number;
+}
+
+const COMPRESSIONS = ['gzip', 'zstd', 'uncompressed'] as const;
+
+const PROGRESS_FLAG = { name: 'progress', kind: 'string', help: 'auto, plain, json, tty or quiet', default: 'auto' } as const;
+
+/**
+ * Push a local image to `dest`, printing docker's `DEST: digest: sha256:… size: N` on stdout.
+ * Each layer is compressed (once: the result is cached in the store) and uploaded as soon as it
+ * is ready, so compression of one layer overlaps the upload of another.
+ */
+export function pushRef(s: Store, client: RegistryClient, src: string, dest: string, io: CliIO, options: PushRefOptions = {}): Promise<Digest> {
+  // The lease keeps a concurrent prune from collecting the compressed blobs made here.
+  return s.withLease(() => pushLeased(s, client, src, dest, io, options), { signal: io.signal });
+}
+
+async function pushLeased(s: Store, client: RegistryClient, src: string, dest: string, io: CliIO, options: PushRefOptions): Promise<Digest> {
   const local = await resolveLocal(s, src);
+  const ref = parseReference(dest);
   const { manifest } = await loadImage(s, local.digest);
-  // Compression is lazy: built layers are stored as plain tars and gzipped (cached) only now.
-  const layers = await Promise.all(manifest.layers.map((l) => (l.mediaType === MediaType.OciLayer ? compressLayer(s, l.digest, { format: 'gzip', signal: io.signal }) : Promise.resolve(l))));
-  const pushed: Manifest = { ...manifest, layers };
-  const bytes = Buffer.from(JSON.stringify(pushed));
-  const result = await pushImage(client, s.blobs, parseReference(dest), { manifestBytes: bytes, manifestMediaType: pushed.mediaType ?? MediaType.OciManifest, manifest: pushed }, { signal: io.signal });
-  io.stdout.write(`${parseReference(dest).familiar()}: digest: ${result.digest} size: ${bytes.length}\n`);
-  return result.digest;
+  const format = options.compression === 'uncompressed' ? 'none' : (options.compression ?? 'gzip');
+  const progress = await transferProgress(options.progress ?? 'quiet', 'push', io.stdout);
+  try {
+    if (options.progress === 'plain') io.stdout.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
+    const uo = { signal: io.signal, onProgress: (e: TransferEvent) => progress.onProgress(e) };
+    const run = limit(options.concurrency ?? 3);
+    const known: Descriptor[] = [];
+    const layers = await Promise.all(
+      manifest.layers.map((l) =>
+        run(async () => {
+          const d = l.mediaType === MediaType.OciLayer ? await compressLayer(s, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), signal: io.signal }) : l;
+          known.push(d);
+          progress.setLayers(known, manifest.layers.length);
+          await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => uploadBlob(client, ref.registry, ref.repository, d, s.blobs, uo));
+          return d;
+        }),
+      ),
+    );
+    const pushed: Manifest = { ...manifest, layers };
+    const bytes = Buffer.from(JSON.stringify(pushed));
+    const result = await pushImage(client, s.blobs, ref, { manifestBytes: bytes, manifestMediaType: pushed.mediaType ?? MediaType.OciManifest, manifest: pushed }, uo);
+    progress.finish();
+    io.stdout.write(`${ref.familiar()}: digest: ${result.digest} size: ${bytes.length}\n`);
+    return result.digest;
+  } finally {
+    progress.finish();
+  }
 }
 
 export const transferCommands: Record<string, Command> = {
@@ -59,24 +116,67 @@ export const transferCommands: Record<string, Command> = {
     }
     return 0;
   }),
-  pull: command('Pull an image from a registry', 'pull [--platform P] IMAGE', [
+  pull: command('Pull an image from a registry', 'pull [--platform P] [--progress MODE] IMAGE', [
     { name: 'platform', kind: 'string', help: 'os/arch[/variant]' },
     { name: 'insecure-registry', kind: 'list', help: 'registry reachable over plain HTTP' },
+    PROGRESS_FLAG,
   ], async (args, io) => {
     const text = args.positionals[0];
     if (text === undefined) throw new TsbuildError('USAGE', 'usage: tsbuild pull IMAGE');
+    const mode = parseProgressMode(flagString(args, 'progress'), io.stdout.isTTY === true);
     const s = await store(args, io);
     const ref = parseReference(text);
-    const r = await pullImage(registryClient(args), ref, s.blobs, { platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'), signal: io.signal });
-    await s.tags.set(ref.toString(), { mediaType: r.manifest.mediaType ?? MediaType.OciManifest, digest: r.manifestDigest, size: r.manifestBytes.length });
-    io.stdout.write(`Digest: ${r.manifestDigest}\nStatus: Downloaded newer image for ${ref.familiar()}\n`);
+    const progress = await transferProgress(mode, 'pull', io.stdout);
+    let layers: Descriptor[] = [];
+    let diffIds: Digest[] = [];
+    try {
+      if (mode === 'plain') io.stdout.write(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.registry === 'docker.io' ? ref.repository : `${ref.registry}/${ref.repository}`}\n`);
+      const r = await s.withLease(async () => {
+        const pulled = await pullImage(registryClient(args), ref, s.blobs, {
+          platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'),
+          signal: io.signal,
+          onProgress: (e) => progress.onProgress(e),
+          onManifest: (m, c) => {
+            layers = m.layers;
+            diffIds = c.rootfs.diff_ids;
+            progress.setLayers(m.layers);
+          },
+          // Unpack each layer as soon as it is in the store, while the others still download.
+          onLayer: async (d) => {
+            const diffId = diffIds[layers.findIndex((l) => l.digest === d.digest)];
+            if (diffId !== undefined) await ensureSnapshots(s, [{ diffId, descriptor: d }], io.signal);
+          },
+        });
+        await s.tags.set(ref.toString(), { mediaType: pulled.manifest.mediaType ?? MediaType.OciManifest, digest: pulled.manifestDigest, size: pulled.manifestBytes.length });
+        return pulled;
+      }, { signal: io.signal });
+      progress.finish();
+      if (mode === 'quiet') io.stdout.write(`${ref.familiar()}\n`);
+      else io.stdout.write(`Digest: ${r.indexDigest ?? r.manifestDigest}\nStatus: Downloaded newer image for ${ref.familiar()}\n`);
+    } finally {
+      progress.finish();
+    }
     return 0;
   }),
-  push: command('Push an image to a registry', 'push SOURCE [DESTINATION]', [{ name: 'insecure-registry', kind: 'list', help: 'registry reachable over plain HTTP' }], async (args, io) => {
+  push: command('Push an image to a registry', 'push [--compression gzip|zstd|uncompressed] [--compression-level N] [--progress MODE] SOURCE [DESTINATION]', [
+    { name: 'insecure-registry', kind: 'list', help: 'registry reachable over plain HTTP' },
+    { name: 'compression', kind: 'string', help: 'gzip, zstd or uncompressed, for layers built here', default: 'gzip' },
+    { name: 'compression-level', kind: 'string', help: 'compression level (gzip 0-9, zstd 1-19)' },
+    PROGRESS_FLAG,
+  ], async (args, io) => {
     const [src, dst] = args.positionals;
     if (src === undefined) throw new TsbuildError('USAGE', 'usage: tsbuild push SOURCE [DESTINATION]');
+    const compression = flagString(args, 'compression') ?? 'gzip';
+    if (!(COMPRESSIONS as readonly string[]).includes(compression)) throw new TsbuildError('USAGE', `--compression must be one of ${COMPRESSIONS.join(', ')}, not ${JSON.stringify(compression)}`);
+    const levelText = flagString(args, 'compression-level');
+    const level = levelText === undefined ? undefined : Number(levelText);
+    const max = compression === 'zstd' ? 19 : 9;
+    if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > max)) {
+      throw new TsbuildError('USAGE', `--compression-level must be an integer from 0 to ${max} for ${compression}, not ${JSON.stringify(levelText)}`);
+    }
+    const progress = parseProgressMode(flagString(args, 'progress'), io.stdout.isTTY === true);
     const s = await store(args, io);
-    await pushRef(s, registryClient(args), src, dst ?? src, io);
+    await pushRef(s, registryClient(args), src, dst ?? src, io, { compression: compression as (typeof COMPRESSIONS)[number], ...(level !== undefined ? { level } : {}), progress });
     return 0;
   }),
   login: command('Log in to a registry', 'login [-u USER] [--password-stdin] HOST', [
