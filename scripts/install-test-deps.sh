@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real services and tools the test suite drives (registry, skopeo, umoci, TLS tools).
+# Installs the real services and tools the test suite drives (registry, skopeo, umoci, TLS tools,
+# buildah + runc for the differential tests, bzip2/xz for ADD archive decompression).
 # Idempotent: only missing commands are installed, and `apt-get update` runs only when needed.
 set -euo pipefail
 
@@ -13,6 +14,10 @@ declare -A PKG=(
   [busybox]=busybox-static
   [newuidmap]=uidmap
   [tmux]=tmux
+  [buildah]=buildah
+  [runc]=runc
+  [bzip2]=bzip2
+  [xz]=xz-utils
 )
 
 missing=()

@@ -4,37 +4,55 @@
  * would do), new parents are 0755 owned by the --chown user (or root). The staged dir is then
  * committed as the step's layer and adopted as its snapshot.
  */
-import { chmod, chown, constants, copyFile, lchown, lstat, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, constants, copyFile, lchown, link, lstat, lutimes, mkdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { isOverlayXattr } from '../layers/index.js';
+import { mknod } from '../layers/nodes.js';
+import { getXattr, listXattrs, setXattr } from '../util/xattr.js';
 import { TsbuildError } from '../util/errors.js';
 import type { RootfsView } from './rootfs.js';
 
 export interface CopyItem {
   name: string;
   hostPath: string;
-  kind: 'file' | 'dir' | 'symlink' | 'other';
+  kind: 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block' | 'socket';
   mode: number;
   uid: number;
   gid: number;
   mtimeMs: number;
+  /** Device number of a char/block device (stat rdev). */
+  rdev?: number;
+  /** `dev:ino` of a file with several links: the copies stay hard links of each other. */
+  linkKey?: string;
+  /** Entries of an unpacked archive keep their modes (BuildKit ignores --chmod there). */
+  keepMode?: boolean;
   children?: () => AsyncIterable<CopyItem>;
 }
+
+/** `--chmod`: an absolute mode, or a symbolic one applied to each node's own mode. */
+export type ChmodSpec = number | ((mode: number, isDir: boolean) => number);
 
 export interface CopyPlan {
   staging: string;
   view: RootfsView;
   /** Absolute destination inside the rootfs. */
   dest: string;
-  /** The destination names a directory (trailing slash, several sources, or an existing dir). */
+  /** The destination names a directory (trailing slash, or an archive being unpacked). */
   destIsDir: boolean;
   chown?: { uid: number; gid: number };
-  chmod?: number;
+  chmod?: ChmodSpec;
   /** SOURCE_DATE_EPOCH: every copied node gets this mtime instead of the source's. */
   mtimeMs?: number;
   signal?: AbortSignal;
 }
 
+interface Run extends CopyPlan {
+  /** linkKey → staged host path of the first copy. */
+  links: Map<string, string>;
+}
+
 export async function stageCopy(items: CopyItem[], plan: CopyPlan): Promise<void> {
+  const run: Run = { ...plan, links: new Map() };
   const resolved = await plan.view.resolve(plan.dest, true);
   const destExistsAsDir = resolved.entry?.stat.isDirectory() ?? false;
   const intoDir = plan.destIsDir || destExistsAsDir;
@@ -43,69 +61,82 @@ export async function stageCopy(items: CopyItem[], plan: CopyPlan): Promise<void
     if (item.kind === 'dir') {
       // The destination of a directory copy is created 0755 (chown user or root), never given
       // the source dir's attributes; an existing one is left as it is (BuildKit/fsutil).
-      await ensureDir(plan, resolved.path);
-      await copyChildren(plan, item, resolved.path);
+      await ensureDir(run, resolved.path);
+      await copyChildren(run, item, resolved.path);
     } else if (intoDir) {
-      await ensureDir(plan, resolved.path);
-      await copyOne(plan, item, posix.join(resolved.path, item.name));
+      await ensureDir(run, resolved.path);
+      await copyOne(run, item, posix.join(resolved.path, item.name));
     } else {
-      await ensureDir(plan, posix.dirname(resolved.path));
-      await copyOne(plan, item, resolved.path);
+      await ensureDir(run, posix.dirname(resolved.path));
+      await copyOne(run, item, resolved.path);
     }
   }
-  if (items.length === 0 && plan.destIsDir) await ensureDir(plan, resolved.path);
+  // No items (a wildcard matching nothing) is a no-op that still makes a layer; BuildKit
+  // returns before creating the destination.
 }
 
-async function copyChildren(plan: CopyPlan, dir: CopyItem, destDir: string): Promise<void> {
+async function copyChildren(run: Run, dir: CopyItem, destDir: string): Promise<void> {
   if (dir.children === undefined) return;
   for await (const child of dir.children()) {
-    plan.signal?.throwIfAborted();
+    run.signal?.throwIfAborted();
     const target = posix.join(destDir, child.name);
     if (child.kind === 'dir') {
       // An existing dir (or a symlink to one) in the rootfs is merged into, as `cp -r` would.
-      const existing = await plan.view.resolve(target, true);
+      const existing = await run.view.resolve(target, true);
       const where = existing.entry?.stat.isDirectory() ? existing.path : target;
-      await ensureDir(plan, where, child);
-      await copyChildren(plan, child, where);
+      await ensureDir(run, where, child);
+      await copyChildren(run, child, where);
     } else {
-      await copyOne(plan, child, target);
+      await copyOne(run, child, target);
     }
   }
 }
 
 /** Creates `path` and its ancestors in staging. `source` sets the attributes of `path` itself. */
-async function ensureDir(plan: CopyPlan, path: string, source?: CopyItem): Promise<void> {
+async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<void> {
   const parts = path.split('/').filter((p) => p !== '');
   let current = '/';
   for (let i = 0; i < parts.length; i++) {
     current = posix.join(current, parts[i] as string);
-    const host = join(plan.staging, current);
+    const host = join(run.staging, current);
     const isTarget = i === parts.length - 1 && source !== undefined;
-    const st = await lstat(host).catch(() => undefined);
-    if (st !== undefined && !isTarget) {
-      if (!st.isDirectory()) throw new TsbuildError('CONTEXT', `cannot copy to ${path}: ${current} is not a directory`);
-      continue;
+    let st = await lstat(host).catch(() => undefined);
+    if (st !== undefined && !st.isDirectory()) {
+      // Staged earlier in this copy as a non-dir (e.g. an archive file, then a dir of that name).
+      if (!isTarget) throw new TsbuildError('CONTEXT', `cannot copy to ${path}: ${current} is not a directory`);
+      await rm(host, { force: true });
+      st = undefined;
     }
+    if (st !== undefined && !isTarget) continue;
     if (st === undefined) await mkdir(host, { mode: 0o755 });
     if (isTarget) {
-      await applyAttrs(plan, host, source, true);
+      await applyAttrs(run, host, source, true);
       continue;
     }
-    const below = await plan.view.resolve(current, false);
+    const below = await run.view.resolve(current, false);
     if (below.entry?.stat.isDirectory()) {
       const s = below.entry.stat;
-      await chmod(host, s.mode & 0o7777);
       await chown(host, s.uid, s.gid);
+      await chmod(host, s.mode & 0o7777);
     } else {
+      if (below.entry !== undefined) throw new TsbuildError('CONTEXT', `cannot copy to ${path}: ${current} is not a directory`);
+      await chown(host, run.chown?.uid ?? 0, run.chown?.gid ?? 0);
       await chmod(host, 0o755);
-      await chown(host, plan.chown?.uid ?? 0, plan.chown?.gid ?? 0);
     }
   }
 }
 
-async function copyOne(plan: CopyPlan, item: CopyItem, target: string): Promise<void> {
-  const host = join(plan.staging, target);
+async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> {
+  const host = join(run.staging, target);
   await rm(host, { recursive: true, force: true });
+  if (item.linkKey !== undefined) {
+    const first = run.links.get(item.linkKey);
+    if (first !== undefined) {
+      await link(first, host);
+      return;
+    }
+    run.links.set(item.linkKey, host);
+  }
   switch (item.kind) {
     case 'file':
       await copyFile(item.hostPath, host, constants.COPYFILE_FICLONE);
@@ -116,24 +147,67 @@ async function copyOne(plan: CopyPlan, item: CopyItem, target: string): Promise<
     case 'dir':
       await mkdir(host);
       break;
-    case 'other':
-      throw new TsbuildError('CONTEXT', `cannot copy ${item.hostPath}: unsupported file type`);
+    case 'fifo':
+      await mknod(host, 'p', item.mode);
+      break;
+    case 'char':
+    case 'block': {
+      const rdev = item.rdev ?? 0;
+      // Linux dev_t encoding (glibc gnu_dev_major/minor).
+      const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+      const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+      await mknod(host, item.kind === 'char' ? 'c' : 'b', item.mode, major, minor);
+      break;
+    }
+    case 'socket':
+      return; // sockets are not copied (fsutil skips them too)
   }
-  await applyAttrs(plan, host, item, item.kind !== 'symlink');
+  await applyAttrs(run, host, item, item.kind !== 'symlink');
 }
 
-async function applyAttrs(plan: CopyPlan, host: string, item: CopyItem, notLink: boolean): Promise<void> {
-  const uid = plan.chown?.uid ?? item.uid;
-  const gid = plan.chown?.gid ?? item.gid;
+async function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean): Promise<void> {
+  const uid = run.chown?.uid ?? item.uid;
+  const gid = run.chown?.gid ?? item.gid;
+  const t = (run.mtimeMs ?? item.mtimeMs) / 1000;
   if (notLink) {
     await chown(host, uid, gid);
     // chmod after chown: chown clears setuid/setgid bits.
-    await chmod(host, plan.chmod ?? item.mode & 0o7777);
-    const t = (plan.mtimeMs ?? item.mtimeMs) / 1000;
+    await chmod(host, modeFor(run.chmod, item));
+    copyXattrs(item.hostPath, host);
     await utimes(host, t, t);
   } else {
     await lchown(host, uid, gid);
-    const t = (plan.mtimeMs ?? item.mtimeMs) / 1000;
     await lutimes(host, t, t);
+  }
+}
+
+function modeFor(spec: ChmodSpec | undefined, item: CopyItem): number {
+  const own = item.mode & 0o7777;
+  if (spec === undefined || item.keepMode === true) return own;
+  return typeof spec === 'number' ? spec : spec(own, item.kind === 'dir');
+}
+
+/**
+ * Extended attributes travel with the copy (fsutil does; e.g. security.capability set by a
+ * `setcap` in an earlier stage). After chown, which drops capabilities. Overlay's own markers
+ * are never copied; an attribute the target filesystem refuses is skipped, as containerd does.
+ */
+function copyXattrs(from: string, to: string): void {
+  if (from === '') return;
+  let names: string[];
+  try {
+    names = listXattrs(from);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (isOverlayXattr(name)) continue;
+    const value = getXattr(from, name);
+    if (value === undefined) continue;
+    try {
+      setXattr(to, name, value);
+    } catch {
+      // best effort (e.g. security.selinux on a filesystem without it)
+    }
   }
 }

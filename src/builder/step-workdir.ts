@@ -2,9 +2,11 @@
  * WORKDIR: the path joins the previous one; unless it is `/`, BuildKit makes it with
  * mkdir -p (0755, owned by the current USER) as a layer — an empty one when it already exists.
  */
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { WorkdirInstruction } from '../parser/types.js';
+import { TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
 import { RootfsView } from './rootfs.js';
 import type { StageState } from './state.js';
@@ -27,14 +29,25 @@ export async function prepareWorkdir(ins: WorkdirInstruction, state: StageState,
     try {
       const view = new RootfsView(lowerDirs);
       const owner = user !== '' ? await resolveChown(view, user) : { uid: 0, gid: 0 };
-      // Only the components missing from the rootfs are created (existing ones stay untouched).
+      // Only the components missing from the rootfs are created (none: an empty layer). Their
+      // existing ancestors are recreated in the staged upper dir with their own attributes (what
+      // overlay copy-up does), so the layer never resets a parent's owner or mode.
+      const chain: { path: string; stat: Stats | undefined }[] = [];
       let current = '/';
       for (const part of wd.split('/').filter((p) => p !== '')) {
         const resolved = await view.resolve(posix.join(current, part), true);
         current = resolved.path;
-        if (resolved.entry === undefined) {
-          await mkdir(join(staging, current), { recursive: true, mode: 0o755 });
-          await chown(join(staging, current), owner.uid, owner.gid);
+        const st = resolved.entry?.stat;
+        if (st !== undefined && !st.isDirectory()) throw new TsbuildError('DOCKERFILE', `WORKDIR ${wd}: ${current} exists and is not a directory`);
+        chain.push({ path: current, stat: st });
+      }
+      if (chain.some((c) => c.stat === undefined)) {
+        for (const { path, stat } of chain) {
+          const host = join(staging, path);
+          await mkdir(host, { recursive: true, mode: 0o755 });
+          await chown(host, stat?.uid ?? owner.uid, stat?.gid ?? owner.gid);
+          await chmod(host, stat !== undefined ? stat.mode & 0o7777 : 0o755);
+          if (stat !== undefined) await utimes(host, stat.atime, stat.mtime);
         }
       }
       return await commitStepLayer(env, staging, [], `WORKDIR ${wd}`);

@@ -113,7 +113,8 @@ export async function dispatch(ins: Instruction, state: StageState, env: StepEnv
       return record(meta.applyEntrypoint(c, meta.commandArgs(ins.form, ins.command, shellOf(state)), env.cmdSetInStage));
     case 'HEALTHCHECK': {
       if (ins.test === 'NONE') return record(meta.applyHealthcheck(c, { Test: ['NONE'] }));
-      const test = ins.test.form === 'exec' ? ins.test.command : ['CMD-SHELL', ins.test.command];
+      // BuildKit: exec form is ["CMD", args...], shell form ["CMD-SHELL", line].
+      const test = ins.test.form === 'exec' ? ['CMD', ...ins.test.command] : ['CMD-SHELL', ins.test.command];
       const d = (v: string | undefined): number | undefined => (v === undefined ? undefined : meta.parseGoDuration(v));
       const health = {
         Test: test,

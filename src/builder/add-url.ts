@@ -1,0 +1,129 @@
+/**
+ * `ADD <http(s) URL>`: the body is streamed into the blob store (content-addressed, verified
+ * against `--checksum` when given), then copied like a file named after the URL path, mode 0600,
+ * uid/gid 0, mtime from Last-Modified (else the Unix epoch), as BuildKit's http source does.
+ *
+ * Bounds: at most MAX_REDIRECTS redirects (http/https only), at most MAX_URL_BYTES of body.
+ * No credentials are ever sent: URLs with user:password are refused, and no Authorization,
+ * cookie or registry credential is attached to the request or to a redirect.
+ * Git sources are refused with a clear "not supported" error.
+ */
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Digest } from '../image/index.js';
+import type { Store } from '../store/index.js';
+import { TsbuildError } from '../util/errors.js';
+
+export const MAX_REDIRECTS = 10;
+/** 4 GiB: a larger download is refused (ADD is for files, not for whole disk images). */
+export const MAX_URL_BYTES = 4 * 2 ** 30;
+
+export function isUrl(source: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || /^git@/.test(source);
+}
+
+/** Git refs as BuildKit recognises them (git://, ssh, git@host:, *.git URLs, with optional #ref). */
+export function isGitSource(source: string): boolean {
+  if (/^(git|ssh|git\+ssh|git\+https?):\/\//i.test(source) || /^git@[^:]+:/.test(source)) return true;
+  if (!/^https?:\/\//i.test(source)) return false;
+  const path = source.replace(/#.*$/, '').replace(/\?.*$/, '');
+  return /\.git\/?$/.test(path);
+}
+
+/** BuildKit's file name for a URL: path.Base of the decoded path, `__unnamed__` when empty. */
+export function urlFileName(url: URL): string {
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    path = url.pathname;
+  }
+  const base = posix.basename(path);
+  return base === '' || base === '/' || base === '.' ? '__unnamed__' : base;
+}
+
+export function parseChecksum(text: string): Digest {
+  if (!/^sha256:[a-f0-9]{64}$/.test(text)) {
+    throw new TsbuildError('DOCKERFILE', `invalid --checksum ${JSON.stringify(text)}: expected sha256:<64 hex digits>`);
+  }
+  return text as Digest;
+}
+
+export interface Downloaded {
+  digest: Digest;
+  size: number;
+  /** Last-Modified in ms, else 0 (BuildKit uses the Unix epoch). */
+  mtimeMs: number;
+}
+
+/**
+ * Streams `url` into the store's blobs. With `expected`, a body hashing to anything else is
+ * an error and nothing is stored.
+ */
+export async function downloadToBlob(store: Store, source: string, options: { expected?: Digest; signal?: AbortSignal } = {}): Promise<Downloaded> {
+  const { signal } = options;
+  let url = parseHttpUrl(source);
+  let response: Response | undefined;
+  for (let hop = 0; ; hop++) {
+    response = await fetch(url, { redirect: 'manual', credentials: 'omit', ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
+      if (signal?.aborted === true) throw err;
+      throw new TsbuildError('CONTEXT', `ADD ${source}: request to ${url.href} failed`, { cause: err });
+    });
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status >= 400 || location === null) break;
+    await response.body?.cancel();
+    if (hop >= MAX_REDIRECTS) throw new TsbuildError('CONTEXT', `ADD ${source}: more than ${MAX_REDIRECTS} redirects`);
+    url = parseHttpUrl(new URL(location, url).href, source);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new TsbuildError('CONTEXT', `ADD ${source}: ${url.href} answered ${response.status} ${response.statusText}`);
+  }
+  const length = Number(response.headers.get('content-length') ?? NaN);
+  if (length > MAX_URL_BYTES) {
+    await response.body?.cancel();
+    throw new TsbuildError('CONTEXT', `ADD ${source}: ${length} bytes is over the ${MAX_URL_BYTES}-byte limit`);
+  }
+  const lastModified = Date.parse(response.headers.get('last-modified') ?? '');
+  const body = response.body === null ? Readable.from([]) : Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+  let total = 0;
+  const hash = createHash('sha256');
+  const bounded = (async function* () {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > MAX_URL_BYTES) throw new TsbuildError('CONTEXT', `ADD ${source}: body is over the ${MAX_URL_BYTES}-byte limit`);
+      hash.update(chunk);
+      yield chunk;
+    }
+  })();
+  try {
+    const put = await store.blobs.put(bounded, { ...(options.expected !== undefined ? { expected: options.expected } : {}), ...(signal !== undefined ? { signal } : {}) });
+    return { ...put, mtimeMs: Number.isNaN(lastModified) ? 0 : lastModified };
+  } catch (err) {
+    if (options.expected !== undefined && err instanceof TsbuildError && err.code === 'STORE') {
+      const got = `sha256:${hash.digest('hex')}`;
+      throw new TsbuildError('CONTEXT', `ADD ${source}: checksum mismatch: expected ${options.expected}, got ${got}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    body.destroy();
+  }
+}
+
+function parseHttpUrl(text: string, original = text): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (err) {
+    throw new TsbuildError('DOCKERFILE', `ADD ${original}: invalid URL`, { cause: err });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TsbuildError('DOCKERFILE', `ADD ${original}: unsupported URL scheme ${url.protocol} (http and https only)`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new TsbuildError('DOCKERFILE', `ADD ${original}: credentials in URLs are not supported (they would be stored in the image history)`);
+  }
+  return url;
+}
