@@ -16,6 +16,11 @@ export interface CacheInputs {
   content?: string;
   /** Anything else that changes the result (user, workdir, network, mounts). */
   extra?: Record<string, string>;
+  /**
+   * COPY/ADD from the context: path -> digest of each selected file. Not part of the key
+   * (`content` already covers it); kept only so a miss can name the file that changed.
+   */
+  files?: Record<string, string>;
 }
 
 export function canonicalJson(value: unknown): string {
@@ -30,31 +35,57 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function cacheKey(inputs: CacheInputs): string {
-  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+  const { files: _files, ...keyed } = inputs;
+  return createHash('sha256').update(canonicalJson(keyed)).digest('hex');
 }
 
-/** Human-readable reasons why `now` differs from `before` (the last build of the same step). */
+/**
+ * Human-readable reasons why `now` differs from `before` (the last build of the same step), one
+ * per differing input, naming it: the instruction text, a build arg or env variable, a context
+ * file, the parent. `--explain-cache` prints them as they are.
+ */
 export function explainMiss(before: CacheInputs | undefined, now: CacheInputs): string[] {
   if (before === undefined) return ['no earlier build of this step in the cache'];
   const reasons: string[] = [];
-  if (before.parent !== now.parent) reasons.push('the previous step or base image changed');
-  if (before.platform !== now.platform) reasons.push(`platform changed: ${before.platform} -> ${now.platform}`);
   if (before.instruction !== now.instruction) {
     reasons.push(`instruction changed: ${JSON.stringify(before.instruction)} -> ${JSON.stringify(now.instruction)}`);
   }
-  const oldEnv = new Set(before.env);
-  const newEnv = new Set(now.env);
-  for (const e of now.env) if (!oldEnv.has(e)) reasons.push(`env/arg now ${e}`);
-  for (const e of before.env) {
-    const name = e.split('=')[0] ?? e;
-    if (!newEnv.has(e) && !now.env.some((n) => n.startsWith(`${name}=`))) reasons.push(`env/arg ${name} no longer set`);
+  if (before.platform !== now.platform) reasons.push(`platform changed: ${before.platform} -> ${now.platform}`);
+  reasons.push(...diffNamed('build arg/env', pairs(before.env), pairs(now.env)));
+  if (before.content !== now.content) {
+    const named = before.files !== undefined && now.files !== undefined ? diffNamed('file', new Map(Object.entries(before.files)), new Map(Object.entries(now.files)), false) : [];
+    reasons.push('source files changed', ...named);
   }
-  if (before.content !== now.content) reasons.push('source files changed');
   const keys = new Set([...Object.keys(before.extra ?? {}), ...Object.keys(now.extra ?? {})]);
   for (const k of [...keys].sort()) {
     const a = before.extra?.[k];
     const b = now.extra?.[k];
     if (a !== b) reasons.push(`${k} changed: ${a ?? '(unset)'} -> ${b ?? '(unset)'}`);
   }
+  // The parent only explains the miss when nothing of the step itself changed.
+  if (reasons.length === 0 && before.parent !== now.parent) reasons.push('parent changed: an earlier step or the base image differs');
   return reasons.length > 0 ? reasons : ['cache entry missing (pruned or never stored)'];
+}
+
+function pairs(list: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of list) {
+    const eq = e.indexOf('=');
+    m.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
+  }
+  return m;
+}
+
+function diffNamed(what: string, a: Map<string, string>, b: Map<string, string>, showValues = true): string[] {
+  const out: string[] = [];
+  const q = (v: string): string => (showValues ? `: ${JSON.stringify(v)}` : '');
+  for (const name of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    const x = a.get(name);
+    const y = b.get(name);
+    if (x === y) continue;
+    if (x === undefined) out.push(`${what} ${name} added${q(y ?? '')}`);
+    else if (y === undefined) out.push(`${what} ${name} removed`);
+    else out.push(`${what} ${name} changed${showValues ? `: ${JSON.stringify(x)} -> ${JSON.stringify(y)}` : ''}`);
+  }
+  return out;
 }

@@ -11,6 +11,14 @@ export type BuildEvent =
   | { type: 'step-error'; id: number; message: string }
   | { type: 'warning'; message: string }
   | { type: 'pull'; ref: string; digest: string; phase: 'start' | 'progress' | 'done' | 'exists'; bytes: number; total: number }
-  | { type: 'build-done'; imageId: string; manifestDigest: string; tags: string[]; durationMs: number };
+  | {
+      type: 'build-done';
+      imageId: string;
+      manifestDigest: string;
+      tags: string[];
+      durationMs: number;
+      /** Context files read and hashed vs. answered by the stat memo (a warm build reads none). */
+      context?: { filesRead: number; memoHits: number };
+    };
 
 export type EventSink = (event: BuildEvent) => void;

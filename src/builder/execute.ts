@@ -1,7 +1,7 @@
 /**
- * The build loop: stages in dependency order, each instruction through the cache, every step
- * reported as a BuildEvent. Steps are pure functions of (state, instruction) → state; this file
- * owns ordering, the cache protocol and events.
+ * The build loop: stages in dependency order (independent ones concurrently), each instruction
+ * through the cache (runstep.ts), every step reported as a BuildEvent. This file owns ordering,
+ * ONBUILD triggers, step error locations and events.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
@@ -9,17 +9,21 @@ import type { Digest, Platform } from '../image/index.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile, Instruction, Stage } from '../parser/types.js';
 import type { RegistryClient } from '../registry/index.js';
-import type { Store } from '../store/index.js';
+import { cleanupStale } from '../sandbox/index.js';
+import { asStoreNoSpace, sweepTmp, type Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
-import { resolveBaseImage, ensureSnapshots } from './base.js';
-import { cacheKey, explainMiss, type CacheInputs } from './cachekey.js';
+import { resolveBaseImage } from './base.js';
+import { cacheKey } from './cachekey.js';
 import { commitImage, type CommittedImage } from './commit.js';
 import { BuildContext } from './context.js';
-import type { BuildEvent, EventSink } from './events.js';
+import type { EventSink } from './events.js';
 import { loadIgnore } from './ignore.js';
+import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
+import { takeTriggers, type Trigger } from './onbuild.js';
 import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
+import { runStep, type StepOutcome } from './runstep.js';
 import { cloneState, emptyConfig, type StageState } from './state.js';
-import { applyDelta, dispatch, ensurePath, isVisibleStep, type StepDelta, type StepEnv } from './steps.js';
+import { ensurePath, isVisibleStep, type StepEnv } from './steps.js';
 
 export interface BuildRequest {
   contextDir: string;
@@ -45,7 +49,11 @@ export interface BuildDeps {
 
 export interface BuildResult extends CommittedImage {
   tags: string[];
+  /** How the context was hashed: files whose contents were read vs. answered by the stat memo. */
+  contextStats: ContextStats;
 }
+
+export type { ContextStats };
 
 const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
 
@@ -54,6 +62,17 @@ export async function build(
   deps: BuildDeps,
   options: { signal?: AbortSignal; onEvent?: EventSink } = {},
 ): Promise<BuildResult> {
+  // A GC lease for the whole build: a concurrent prune waits instead of collecting what this build
+  // resolved but has not tagged yet. First, undo what killed builds left (stray steps, cgroups, tmp).
+  return deps.store.withLease(async () => {
+    await sweepTmp(deps.store.root, { onDead: cleanupStale });
+    return buildLeased(request, deps, options).catch((err: unknown) => {
+      throw asStoreNoSpace(deps.store.root, err); // a full disk under the store: one clear STORE error
+    });
+  }, options.signal !== undefined ? { signal: options.signal } : {});
+}
+
+async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { signal?: AbortSignal; onEvent?: EventSink }): Promise<BuildResult> {
   const started = Date.now();
   const emit: EventSink = options.onEvent ?? (() => undefined);
   const signal = options.signal;
@@ -71,26 +90,27 @@ export async function build(
   for (const name of plan.unusedBuildArgs) emit({ type: 'warning', message: `build-arg ${name} was given but no stage consumes it` });
 
   await deps.store.cache.memo.load();
-  const context = new BuildContext(contextDir, { ignore: await loadIgnore(dockerfilePath, contextDir), memo: deps.store.cache.memo });
-  const done = new Map<number, StageState>();
-  const counter = { next: 1 };
+  const memo = new CountingMemo(deps.store.cache.memo);
+  const context = new BuildContext(contextDir, { ignore: await loadIgnore(dockerfilePath, contextDir), memo });
   const inflight = new Map<number, Promise<StageState>>();
-
-  const runStage = (planned: PlannedStage): Promise<StageState> => {
-    let p = inflight.get(planned.stage.index);
+  const env: StageRunEnv = {
+    df, lines: text.split('\n'), plan, inherited, deps, context, counter: { next: 1 }, emit, platform, request, signal,
+    images: new Map(), runStage: (i) => runStage(i),
+  };
+  const runStage = (index: number): Promise<StageState> => {
+    let p = inflight.get(index);
     if (p === undefined) {
+      const planned = plan.stages[index] as PlannedStage;
       p = (async () => {
         // Dependencies first; independent stages run concurrently.
-        await Promise.all(planned.dependencies.map((i: number) => runStage(plan.stages[i] as PlannedStage)));
-        const state = await buildStage(planned, { df, plan, inherited, deps, context, done, counter, emit, platform, request, signal });
-        done.set(planned.stage.index, state);
-        return state;
+        await Promise.all(planned.dependencies.map((i: number) => runStage(i)));
+        return buildStage(planned, env);
       })();
-      inflight.set(planned.stage.index, p);
+      inflight.set(index, p);
     }
     return p;
   };
-  const finalState = await runStage(plan.stages[plan.target] as PlannedStage);
+  const finalState = await runStage(plan.target);
   await deps.store.cache.memo.flush();
 
   const created = request.sourceDateEpoch !== undefined ? new Date(request.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
@@ -99,46 +119,63 @@ export async function build(
     const cc = (state.config.config ??= {});
     cc.Labels = { ...(cc.Labels ?? {}), ...request.labels };
   }
-  const image = await commitImage(deps.store, state, { created, ...(signal !== undefined ? { signal } : {}) });
+  const image = await commitImage(deps.store, state, { created, ...(request.sourceDateEpoch !== undefined ? { sourceDateEpoch: request.sourceDateEpoch } : {}), ...(signal !== undefined ? { signal } : {}) });
   const tags = request.tags ?? [];
   for (const tag of tags) await deps.store.tags.set(tag, image.manifestDescriptor);
-  emit({ type: 'build-done', imageId: image.configDigest, manifestDigest: image.manifestDigest, tags, durationMs: Date.now() - started });
-  return { ...image, tags };
+  emit({ type: 'build-done', imageId: image.configDigest, manifestDigest: image.manifestDigest, tags, durationMs: Date.now() - started, context: memo.stats() });
+  return { ...image, tags, contextStats: memo.stats() };
 }
 
 interface StageRunEnv {
   df: Dockerfile;
+  lines: string[];
   plan: BuildPlan;
   inherited: Map<string, string>;
   deps: BuildDeps;
   context: BuildContext;
-  done: Map<number, StageState>;
   counter: { next: number };
   emit: EventSink;
   platform: Platform;
   request: BuildRequest;
   signal: AbortSignal | undefined;
+  /** `COPY --from=<image>` and trigger bases resolved once per build, not at every use. */
+  images: Map<string, Promise<StageState>>;
+  runStage(index: number): Promise<StageState>;
+}
+
+interface Step {
+  ins: Instruction;
+  trigger?: Trigger;
+  ordinal: number;
 }
 
 async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<StageState> {
   const { stage } = planned;
-  const visible = stage.instructions.filter(isVisibleStep).length + 1;
   const label = env.plan.stages.length > 1 ? (stage.name ?? `stage-${stage.index}`) : '';
-  let step = 1;
   const fromId = env.counter.next++;
   const fromText = `FROM ${planned.baseText}`;
-  env.emit({ type: 'step-start', id: fromId, stage: label, index: step, total: visible, text: fromText });
-  const t0 = Date.now();
   let state: StageState;
+  let triggers: Trigger[];
+  const t0 = Date.now();
   try {
     state = await resolveBase(planned, env);
+    triggers = takeTriggers(state, planned.baseText, stage.from.location);
   } catch (err) {
+    env.emit({ type: 'step-start', id: fromId, stage: label, index: 1, total: 1, text: fromText });
     env.emit({ type: 'step-error', id: fromId, message: errorText(err) });
-    throw err;
+    throw attachLocation(err, stage.from, env.lines);
   }
+  const steps: Step[] = [
+    ...triggers.map((t, i): Step => ({ ins: t.instruction, trigger: t, ordinal: i })),
+    ...stage.instructions.map((ins, i): Step => ({ ins, ordinal: i })),
+  ];
+  const visible = steps.filter((s) => isVisibleStep(s.ins)).length + 1;
+  let step = 1;
+  env.emit({ type: 'step-start', id: fromId, stage: label, index: step, total: visible, text: fromText });
   env.emit({ type: 'step-done', id: fromId, durationMs: Date.now() - t0 });
   ensurePath(state);
-  const noCache = env.request.noCache === true || (env.request.noCacheFilter ?? []).some((f) => f.toLowerCase() === (stage.name ?? String(stage.index)));
+  const filters = (env.request.noCacheFilter ?? []).map((f) => f.toLowerCase());
+  const noCache = env.request.noCache === true || filters.includes(stage.name?.toLowerCase() ?? String(stage.index));
   const stepEnv: StepEnv = {
     store: env.deps.store,
     context: env.context,
@@ -154,22 +191,21 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
     ...(env.signal !== undefined ? { signal: env.signal } : {}),
     cmdSetInStage: false,
   };
-  for (const ins of stage.instructions) {
+  for (const { ins, trigger, ordinal } of steps) {
     env.signal?.throwIfAborted();
     const visibleStep = isVisibleStep(ins);
     const id = visibleStep ? env.counter.next++ : 0;
-    if (visibleStep) {
-      step++;
-      env.emit({ type: 'step-start', id, stage: label, index: step, total: visible, text: ins.original.replace(/\s+/g, ' ').trim() });
-    }
+    const text = trigger !== undefined ? `ONBUILD ${trigger.text}` : ins.original.replace(/\s+/g, ' ').trim();
+    if (visibleStep) env.emit({ type: 'step-start', id, stage: label, index: ++step, total: visible, text });
     const started = Date.now();
     stepEnv.onLog = (stream, chunk) => env.emit({ type: 'step-log', id, stream, data: chunk.toString('utf8') });
     let outcome: StepOutcome;
     try {
-      outcome = await runStep(ins, state, stepEnv, { id, noCache, emit: visibleStep ? env.emit : () => undefined, stageKey: stepIdentity(env, stage, ins) });
+      const identity = stepIdentity(env, stage, trigger !== undefined ? `onbuild:${ordinal}` : `line:${ins.location.startLine}`);
+      outcome = await runStep(ins, state, stepEnv, { id, noCache, emit: visibleStep ? env.emit : () => undefined, stepIdentity: identity });
     } catch (err) {
       if (visibleStep) env.emit({ type: 'step-error', id, message: errorText(err) });
-      throw err;
+      throw attachLocation(trigger !== undefined ? triggerError(err, trigger, planned.baseText) : err, ins, env.lines);
     }
     state = outcome.state;
     if (visibleStep && !outcome.cached) {
@@ -179,64 +215,12 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
   return state;
 }
 
-interface StepOutcome {
-  state: StageState;
-  cached: boolean;
-  layerSize?: number;
-}
-
-interface CacheData {
-  delta: StepDelta;
-  inputs: CacheInputs;
-}
-
-/** One instruction through the cache: hit → restore the state; miss → dispatch, then store. */
-async function runStep(
-  ins: Instruction,
-  state: StageState,
-  env: StepEnv,
-  o: { id: number; noCache: boolean; emit: (e: BuildEvent) => void; stageKey: string },
-): Promise<StepOutcome> {
-  const prepared = await dispatch(ins, cloneState(state), env);
-  if (prepared.inputs === undefined || prepared.apply === undefined) return { state: prepared.state, cached: false };
-  const key = cacheKey(prepared.inputs);
-  const { cache } = env.store;
-  if (!o.noCache) {
-    const hit = await cache.get(key);
-    const data = hit?.data as CacheData | undefined;
-    const layers = data?.delta.layer !== undefined ? [data.delta.layer] : [];
-    if (data !== undefined && (await layersPresent(env.store, layers))) {
-      await ensureSnapshots(env.store, layers, env.signal);
-      o.emit({ type: 'step-cached', id: o.id });
-      return { state: applyDelta(prepared.state, data.delta, key), cached: true };
-    }
-    const last = await cache.get(o.stageKey);
-    o.emit({ type: 'step-miss', id: o.id, reasons: explainMiss((last?.data as CacheData | undefined)?.inputs, prepared.inputs) });
-  }
-  const delta = await prepared.apply();
-  const data: CacheData = { delta, inputs: prepared.inputs };
-  const refs = delta.layer !== undefined ? [delta.layer.descriptor.digest] : [];
-  const created = new Date().toISOString();
-  await cache.put(key, { refs, data, created });
-  await cache.put(o.stageKey, { refs: [], data: { inputs: prepared.inputs }, created });
-  return { state: applyDelta(prepared.state, delta, key), cached: false, ...(delta.layerSize !== undefined ? { layerSize: delta.layerSize } : {}) };
-}
-
-async function layersPresent(store: Store, layers: StageState['layers']): Promise<boolean> {
-  for (const l of layers) if (!(await store.blobs.has(l.descriptor.digest))) return false;
-  return true;
-}
-
 async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<StageState> {
   const base = planned.base;
   if (base.kind === 'scratch') {
     return { config: emptyConfig(env.platform), layers: [], key: `scratch:${env.platform.os}/${env.platform.architecture}`, args: new Map() };
   }
-  if (base.kind === 'stage') {
-    const s = env.done.get(base.index);
-    if (s === undefined) throw new TsbuildError('INTERNAL', `stage ${base.index} not built`);
-    return cloneState(s);
-  }
+  if (base.kind === 'stage') return cloneState(await env.runStage(base.index));
   const img = await resolveBaseImage(base.ref, env.deps, {
     platform: env.platform,
     pull: env.request.pull === true,
@@ -246,19 +230,30 @@ async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<Sta
   return img.state;
 }
 
+/** A stage by name/index (built on demand: ONBUILD triggers can name stages the plan did not see), else an image, once. */
 async function stageByRef(ref: string, env: StageRunEnv): Promise<StageState> {
-  const idx = env.plan.stageIndexByRef(ref);
-  if (idx !== undefined) {
-    const s = env.done.get(idx);
-    if (s === undefined) throw new TsbuildError('INTERNAL', `stage ${ref} not built before use`);
-    return s;
+  const idx = /^\d+$/.test(ref) ? Number(ref) : env.plan.stageIndexByRef(ref);
+  if (idx !== undefined && idx < env.plan.stages.length) return env.runStage(idx);
+  let p = env.images.get(ref);
+  if (p === undefined) {
+    p = resolveBaseImage(ref, env.deps, { platform: env.platform, pull: false, ...(env.signal !== undefined ? { signal: env.signal } : {}) }).then((i) => i.state);
+    env.images.set(ref, p);
   }
-  return (await resolveBaseImage(ref, env.deps, { platform: env.platform, pull: false, ...(env.signal !== undefined ? { signal: env.signal } : {}) })).state;
+  return p;
 }
 
 /** Identifies "the same step" across builds, for cache-miss explanations. */
-function stepIdentity(env: StageRunEnv, stage: Stage, ins: Instruction): string {
-  return cacheKey({ parent: env.context.dir, platform: '', instruction: `${ins.location.file}:${stage.name ?? stage.index}:${ins.location.startLine}`, env: [] });
+function stepIdentity(env: StageRunEnv, stage: Stage, where: string): string {
+  return cacheKey({ parent: env.context.dir, platform: '', instruction: `${env.df.file}:${stage.name ?? stage.index}:${where}`, env: [] });
+}
+
+/** A failing trigger names the base image and the trigger text; the error code (exit status) is kept. */
+function triggerError(err: unknown, trigger: Trigger, base: string): unknown {
+  if (!(err instanceof TsbuildError) || err.message.startsWith('ONBUILD trigger')) return err;
+  return new TsbuildError(err.code, `ONBUILD trigger ${JSON.stringify(trigger.text)} of base image ${base}: ${err.message}`, {
+    cause: err,
+    ...(err.hint !== undefined ? { hint: err.hint } : {}),
+  });
 }
 
 function errorText(err: unknown): string {

@@ -3,6 +3,7 @@
  * expanded. Each returns the history `created_by` text BuildKit writes for it.
  */
 import type { HealthConfig, ImageConfig } from '../image/index.js';
+import { TsbuildError } from '../util/errors.js';
 import { setEnv } from './state.js';
 
 export function applyEnv(config: ImageConfig, pairs: { key: string; value: string }[]): string {
@@ -17,22 +18,38 @@ export function applyLabel(config: ImageConfig, pairs: { key: string; value: str
   return `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;
 }
 
-export function applyExpose(config: ImageConfig, ports: string[]): string {
+export function applyExpose(config: ImageConfig, specs: string[]): string {
   const cc = (config.config ??= {});
   cc.ExposedPorts ??= {};
-  const added: string[] = [];
-  for (const raw of ports) {
-    const port = raw.includes('/') ? raw.toLowerCase() : `${raw}/tcp`;
-    cc.ExposedPorts[port] = {};
-    added.push(port);
-  }
+  const added = specs.flatMap(exposedPorts);
+  for (const port of added) cc.ExposedPorts[port] = {};
   return `EXPOSE [${added.join(' ')}]`;
+}
+
+/** `[ip:][hostPort:]port[-end][/proto]` → `port/proto` for each port (proto lowercased, tcp by default). */
+export function exposedPorts(spec: string): string[] {
+  const slash = spec.lastIndexOf('/');
+  const proto = slash >= 0 ? spec.slice(slash + 1).toLowerCase() : 'tcp';
+  const rest = slash >= 0 ? spec.slice(0, slash) : spec;
+  const container = rest.slice(rest.lastIndexOf(':') + 1);
+  const m = /^(\d+)(?:-(\d+))?$/.exec(container);
+  if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new TsbuildError('DOCKERFILE', `invalid proto: ${proto}`);
+  if (m === null) throw new TsbuildError('DOCKERFILE', `invalid containerPort: ${container}`);
+  const start = Number(m[1]);
+  const end = m[2] !== undefined ? Number(m[2]) : start;
+  if (start > 65535 || end > 65535 || end < start) throw new TsbuildError('DOCKERFILE', `invalid port range: ${container}`);
+  const out: string[] = [];
+  for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
+  return out;
 }
 
 export function applyVolume(config: ImageConfig, paths: string[]): string {
   const cc = (config.config ??= {});
   cc.Volumes ??= {};
-  for (const p of paths) cc.Volumes[p] = {};
+  for (const p of paths) {
+    if (p === '') throw new TsbuildError('DOCKERFILE', 'VOLUME specified can not be an empty string');
+    cc.Volumes[p] = {};
+  }
   return `VOLUME [${paths.join(' ')}]`;
 }
 

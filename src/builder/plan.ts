@@ -4,6 +4,7 @@
  * independent stages grouped for parallel execution. Pure: no I/O.
  */
 import { DockerfileError } from '../parser/errors.js';
+import { locateError } from '../parser/locate.js';
 import { expandWordWithMatches } from '../parser/shell/index.js';
 import { suggest } from '../parser/suggest.js';
 import type { Dockerfile, Instruction, Location, Stage } from '../parser/types.js';
@@ -78,6 +79,15 @@ function expand(word: string, env: Map<string, string>, escape: '\\' | '`', loc:
 }
 
 export function planBuild(df: Dockerfile, options: PlanOptions = {}): BuildPlan {
+  // Errors get the offending source line and a column (parser/locate.ts).
+  try {
+    return planUnlocated(df, options);
+  } catch (e) {
+    throw locateError(e, df);
+  }
+}
+
+function planUnlocated(df: Dockerfile, options: PlanOptions): BuildPlan {
   const buildArgs = options.buildArgs ?? {};
   const platform = options.platform ?? defaultPlatform;
   const buildPlatform = options.buildPlatform ?? defaultPlatform;

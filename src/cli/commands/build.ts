@@ -1,13 +1,10 @@
 /** `tsbuild build`: docker build's flags mapped onto the builder, then the requested outputs. */
-import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { finished } from 'node:stream/promises';
-import { build } from '../../builder/execute.js';
+import { build, type BuildResult } from '../../builder/execute.js';
+import { parseOutput, writeFileOutput } from '../../builder/outputs.js';
 import { parsePlatform } from '../../builder/plan-platform.js';
 import type { BuildEvent } from '../../builder/events.js';
-import type { Digest } from '../../image/index.js';
 import { parseReference } from '../../image/reference.js';
-import { exportDockerArchive, exportOciArchive } from '../../layers/index.js';
 import type { Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
 import { flagBool, flagList, flagString, keyValues, type FlagSpec, type ParsedArgs } from '../args.js';
@@ -26,7 +23,7 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'pull', kind: 'boolean', help: 'always pull base images' },
   { name: 'label', kind: 'list', help: 'image label KEY=VALUE' },
   { name: 'progress', kind: 'string', help: 'auto, tty, plain, json or quiet', default: 'auto' },
-  { name: 'output', short: 'o', kind: 'list', help: 'type=oci|docker,dest=PATH' },
+  { name: 'output', short: 'o', kind: 'list', help: 'type=oci|docker|tar|local,dest=PATH (- = stdout), type=registry[,name=REF], or DIR; repeatable' },
   { name: 'push', kind: 'boolean', help: 'push the tagged image after the build' },
   { name: 'iidfile', kind: 'string', help: 'write the image ID to this file' },
   { name: 'metadata-file', kind: 'string', help: 'write build metadata (JSON) to this file' },
@@ -97,14 +94,7 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
       { signal: io.signal, onEvent },
     );
     finish();
-    const iid = flagString(args, 'iidfile');
-    if (iid !== undefined) await writeFile(iid, result.configDigest);
-    const meta = flagString(args, 'metadata-file');
-    if (meta !== undefined) {
-      await writeFile(meta, `${JSON.stringify({ 'containerimage.digest': result.manifestDigest, 'containerimage.config.digest': result.configDigest, ...(tags.length > 0 ? { 'image.name': tags.join(',') } : {}) }, null, 2)}\n`);
-    }
-    for (const out of flagList(args, 'output')) await writeOutput(s, out, { name: tags[0] ?? 'tsbuild/image:latest', digest: result.manifestDigest }, io.signal);
-    if (flagBool(args, 'push')) for (const t of tags) await pushRef(s, registryClient(args), t, t, io);
+    await writeResults(s, result, args, io, { tags, quiet, sourceDateEpoch: sde !== undefined && /^\d+$/.test(sde) ? Number(sde) : undefined });
     if (quiet) io.stdout.write(`${result.configDigest}\n`);
     return 0;
   } finally {
@@ -112,16 +102,46 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
   }
 }
 
-async function writeOutput(s: Store, spec: string, image: { name: string; digest: Digest }, signal: AbortSignal): Promise<void> {
-  const kv = csvKeyValues(spec);
-  const dest = kv.dest;
-  if (dest === undefined) throw new TsbuildError('USAGE', `--output needs dest=PATH: ${spec}`);
-  const out = createWriteStream(dest);
-  if (kv.type === 'oci') await exportOciArchive(s, [{ name: image.name, manifest: image.digest }], out, { compression: 'gzip', signal });
-  else if (kv.type === 'docker') await exportDockerArchive(s, [{ name: image.name, manifest: image.digest }], out, { signal });
-  else throw new TsbuildError('USAGE', `unsupported output type ${kv.type ?? '(none)'} (supported: oci, docker)`);
-  out.end();
-  await finished(out);
+/** --iidfile, --metadata-file (as buildx writes them), then every -o output and --push. */
+async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io: CliIO, o: { tags: string[]; quiet: boolean; sourceDateEpoch: number | undefined }): Promise<void> {
+  const outputs = flagList(args, 'output').map(parseOutput);
+  const iid = flagString(args, 'iidfile');
+  if (iid !== undefined) await writeFile(iid, result.configDigest);
+  const meta = flagString(args, 'metadata-file');
+  if (meta !== undefined) {
+    const names = [...o.tags, ...outputs.flatMap((out) => (out.type === 'registry' && out.name !== undefined ? [parseReference(out.name).toString()] : []))];
+    const doc = {
+      'containerimage.config.digest': result.configDigest,
+      'containerimage.descriptor': { mediaType: result.manifestDescriptor.mediaType, digest: result.manifestDigest, size: result.manifestDescriptor.size },
+      'containerimage.digest': result.manifestDigest,
+      ...(names.length > 0 ? { 'image.name': [...new Set(names)].join(',') } : {}),
+    };
+    await writeFile(meta, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+  const image = { name: o.tags[0] ?? 'tsbuild/image:latest', manifestDigest: result.manifestDigest };
+  const pushed = new Set<string>();
+  const push = async (name: string): Promise<void> => {
+    const ref = parseReference(name).toString();
+    if (pushed.has(ref)) return;
+    pushed.add(ref);
+    // pushRef reads the image by name from the store: name it first (a no-op for --tag names).
+    await s.tags.set(ref, result.manifestDescriptor);
+    // With -q stdout carries only the image ID: push progress goes to stderr.
+    await pushRef(s, registryClient(args), ref, ref, o.quiet ? { ...io, stdout: io.stderr } : io);
+  };
+  for (const out of outputs) {
+    if (out.type !== 'registry') {
+      await writeFileOutput(s, out, image, { stdout: io.stdout, signal: io.signal, ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}) });
+      continue;
+    }
+    const names = out.name !== undefined ? out.name.split(/[,\s]+/).filter((n) => n !== '') : o.tags;
+    if (names.length === 0) throw new TsbuildError('USAGE', '-o type=registry needs name=REF or a --tag');
+    for (const n of names) await push(n);
+  }
+  if (flagBool(args, 'push')) {
+    if (o.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a --tag');
+    for (const t of o.tags) await push(t);
+  }
 }
 
 export const buildCommands: Record<string, Command> = {
