@@ -86,7 +86,7 @@ export function keyValues(items: string[], env: NodeJS.ProcessEnv = process.env)
 
 export function formatHelp(usage: string, description: string, specs: FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const names = `${s.short !== undefined ? `-${s.short}, ` : '    '}--${s.name}${s.kind === 'boolean' ? '' : ' value'}`;
+    const names = `${s.short !== undefined ? `-${s.short}, ` : '    '}--${s.name}${s.kind === 'boolean' ? '' : s.kind === 'list' ? ' list' : ' string'}`;
     return `  ${names.padEnd(30)} ${s.help}${s.default !== undefined ? ` (default ${s.default})` : ''}`;
   });
   return `Usage: ${usage}\n\n${description}\n\nOptions:\n${rows.join('\n')}\n`;

@@ -5,7 +5,8 @@
  */
 import { isTsbuildError, messageOf, type ErrorCode } from '../util/errors.js';
 
-const EXIT: Record<ErrorCode, number> = {
+/** Exit status per error code; the README's exit-code table is tested against this. */
+export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   RUN_FAILED: 1,
   CONTEXT: 1,
   SANDBOX: 1,
@@ -22,7 +23,7 @@ const EXIT: Record<ErrorCode, number> = {
 };
 
 export function exitCodeFor(err: unknown): number {
-  return isTsbuildError(err) ? EXIT[err.code] : 1;
+  return isTsbuildError(err) ? EXIT_CODES[err.code] : 1;
 }
 
 /** One clear message (plus the hint and, for Dockerfile errors, the line with a caret). */
@@ -37,7 +38,8 @@ export function formatError(err: unknown, debug: boolean): string {
     out += `  ${String(loc.line).padStart(4)} | ${loc.excerpt}\n`;
     if (loc.column !== undefined) out += `       | ${' '.repeat(Math.max(0, loc.column - 1))}^\n`;
   }
-  if (err.hint !== undefined) out += `hint: ${err.hint}\n`;
+  // Parser messages may already end in their suggestion: "(did you mean RUN?)"; say it once.
+  if (err.hint !== undefined && !err.message.endsWith(`(${err.hint})`)) out += `hint: ${err.hint}\n`;
   if (debug && err.stack !== undefined) out += `${err.stack}\n`;
   if (debug && err.cause instanceof Error) out += `caused by: ${err.cause.stack ?? err.cause.message}\n`;
   return out;

@@ -1,9 +1,10 @@
 /** What every command shares: the IO seam, the command shape, store and registry access, local image lookup, table helpers. */
-import { parseReference } from '../../image/reference.js';
+import { loadImage as loadLocalImage, resolveLocal as resolveLocalImage, safeRef as safeReference } from '../../api/local.js';
 import type { Digest, ImageConfig, Manifest } from '../../image/index.js';
 import { DockerConfigAuth, RegistryClient } from '../../registry/index.js';
 import { defaultStoreRoot, openStore, type Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
+import { createdSince } from '../format/units.js';
 import { flagList, flagString, formatHelp, keyValues, type FlagSpec, type ParsedArgs } from '../args.js';
 
 export interface CliIO {
@@ -36,26 +37,11 @@ export function registryClient(args: ParsedArgs): RegistryClient {
 
 /** A local image by reference: the normalised name, or a manifest/config digest prefix. */
 export async function resolveLocal(s: Store, text: string): Promise<{ name: string; digest: Digest }> {
-  const tags = await s.tags.list();
-  const ref = safeRef(text);
-  const byName = ref !== undefined ? tags.find((t) => t.name === ref) : undefined;
-  if (byName !== undefined) return { name: byName.name, digest: byName.descriptor.digest };
-  const hex = text.replace(/^sha256:/, '');
-  if (/^[a-f0-9]{6,64}$/.test(hex)) {
-    for (const t of tags) {
-      const cfg = await configDigest(s, t.descriptor.digest);
-      if (t.descriptor.digest.slice(7).startsWith(hex) || cfg.slice(7).startsWith(hex)) return { name: t.name, digest: t.descriptor.digest };
-    }
-  }
-  throw new TsbuildError('NOT_FOUND', `image ${text} not found in the local store`, { hint: 'see `tsbuild images`' });
+  return resolveLocalImage(s, text);
 }
 
 export function safeRef(text: string): string | undefined {
-  try {
-    return parseReference(text).toString();
-  } catch {
-    return undefined;
-  }
+  return safeReference(text)?.toString();
 }
 
 export async function configDigest(s: Store, manifest: Digest): Promise<Digest> {
@@ -63,9 +49,7 @@ export async function configDigest(s: Store, manifest: Digest): Promise<Digest> 
 }
 
 export async function loadImage(s: Store, manifestDigest: Digest): Promise<{ manifest: Manifest; config: ImageConfig }> {
-  const manifest = await s.blobs.readJson<Manifest>(manifestDigest, { maxSize: 4 << 20 });
-  const config = await s.blobs.readJson<ImageConfig>(manifest.config.digest, { maxSize: 8 << 20 });
-  return { manifest, config };
+  return loadLocalImage(s, manifestDigest);
 }
 
 /** `k=v,k=v` flag values (`--secret`, `--output`), split on the first `=` of each part. */
@@ -84,11 +68,7 @@ export function pad(cols: string[], widths: number[]): string {
   return cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ').trimEnd();
 }
 
+/** docker's CREATED column ("2 hours ago"). */
 export function ago(iso: string | undefined): string {
-  if (iso === undefined) return 'N/A';
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  const units: [number, string][] = [[31536000, 'year'], [2592000, 'month'], [604800, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
-  for (const [n, u] of units) if (s >= n) { const v = Math.floor(s / n); return `${v === 1 && u === 'hour' ? 'About an' : v} ${u}${v > 1 ? 's' : ''} ago`; }
-  return s < 1 ? 'Less than a second ago' : `${Math.floor(s)} seconds ago`;
+  return createdSince(iso);
 }
-

@@ -1,0 +1,123 @@
+/**
+ * The library API: typed, promise-returning wrappers over builder, registry and store with no CLI
+ * code. Every call takes a store (`root` or an open `store`), an optional AbortSignal and, where
+ * there is progress, an event callback.
+ */
+import { build as runBuild, type BuildRequest, type BuildResult } from '../builder/execute.js';
+import { parsePlatform } from '../builder/plan-platform.js';
+import type { BuildEvent } from '../builder/events.js';
+import { MediaType, type Digest, type Manifest, type Platform } from '../image/index.js';
+import { parseReference } from '../image/reference.js';
+import { compressLayer } from '../layers/index.js';
+import { DockerConfigAuth, RegistryClient, pullImage, pushImage, type AuthProvider, type TransferEvent } from '../registry/index.js';
+import { defaultStoreRoot, openStore, type Store } from '../store/index.js';
+import { AbortError, isTsbuildError } from '../util/errors.js';
+import { imageHistory, inspectImage, listImages, type HistoryEntry, type ImageInspect, type ImageSummary } from './inspect.js';
+import { loadImage, resolveLocal } from './local.js';
+
+export interface StoreOptions {
+  /** Store root directory (default `$TSBUILD_ROOT`, else `/var/lib/tsbuild` as root or `$XDG_DATA_HOME/tsbuild`). */
+  root?: string;
+  /** An already open store; wins over `root`. */
+  store?: Store;
+  signal?: AbortSignal;
+}
+
+export interface RegistryOptions {
+  /** Hosts spoken to over plain HTTP / unverified TLS, e.g. `['127.0.0.1:5000']`. */
+  insecureRegistries?: string[];
+  /** Credentials; default: docker's config.json and credential helpers. */
+  auth?: AuthProvider;
+}
+
+export type BuildOptions = BuildRequest & StoreOptions & RegistryOptions & { onEvent?: (event: BuildEvent) => void };
+export type PullOptions = StoreOptions & RegistryOptions & { platform?: Platform | string; onEvent?: (event: TransferEvent) => void };
+export type PushOptions = StoreOptions & RegistryOptions & { destination?: string; onEvent?: (event: TransferEvent) => void };
+
+export async function openStoreFor(options: StoreOptions): Promise<Store> {
+  if (options.store !== undefined) return options.store;
+  return openStore(options.root ?? process.env.TSBUILD_ROOT ?? defaultStoreRoot(), options.signal !== undefined ? { signal: options.signal } : {});
+}
+
+/** Failures after the caller aborted are reported as `AbortError` (code ABORTED), whatever unwound. */
+async function abortable<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  try {
+    signal?.throwIfAborted();
+    return await work();
+  } catch (err) {
+    if (signal?.aborted === true && !(isTsbuildError(err) && err.code === 'ABORTED')) throw new AbortError(signal.reason);
+    throw err;
+  }
+}
+
+function client(options: RegistryOptions): RegistryClient {
+  return new RegistryClient({ auth: options.auth ?? new DockerConfigAuth(), insecureRegistries: options.insecureRegistries ?? [] });
+}
+
+/** Builds a Dockerfile (`contextDir`, optional `dockerfile`) into the store and tags it. */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  return abortable(options.signal, () => buildImage(options));
+}
+
+async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const { root: _root, store: _store, signal, onEvent, insecureRegistries: _i, auth: _a, ...request } = options;
+  const store = await openStoreFor(options);
+  // Tags are stored under their normalised names ("app:v1" → "docker.io/library/app:v1"), as the CLI does.
+  if (request.tags !== undefined) request.tags = request.tags.map((t) => parseReference(t).toString());
+  return runBuild(request, { store, registry: client(options) }, { ...(signal !== undefined ? { signal } : {}), ...(onEvent !== undefined ? { onEvent } : {}) });
+}
+
+/** Pulls an image for one platform (default linux/amd64) and tags it in the store under its normalised name. */
+export async function pull(reference: string, options: PullOptions = {}): Promise<{ name: string; manifestDigest: Digest; configDigest: Digest }> {
+  return abortable(options.signal, () => pullImageInto(reference, options));
+}
+
+async function pullImageInto(reference: string, options: PullOptions): Promise<{ name: string; manifestDigest: Digest; configDigest: Digest }> {
+  const store = await openStoreFor(options);
+  const ref = parseReference(reference);
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? { os: 'linux', architecture: 'amd64' });
+  const r = await pullImage(client(options), ref, store.blobs, {
+    platform,
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    ...(options.onEvent !== undefined ? { onProgress: options.onEvent } : {}),
+  });
+  await store.tags.set(ref.toString(), { mediaType: r.manifest.mediaType ?? MediaType.OciManifest, digest: r.manifestDigest, size: r.manifestBytes.length }, options.signal !== undefined ? { signal: options.signal } : {});
+  return { name: ref.toString(), manifestDigest: r.manifestDigest, configDigest: r.configDigest };
+}
+
+/** Pushes a local image (name or ID) to `destination` (default: its own name); layers are gzipped on the way. */
+export async function push(source: string, options: PushOptions = {}): Promise<{ reference: string; digest: Digest; size: number }> {
+  return abortable(options.signal, () => pushLocal(source, options));
+}
+
+async function pushLocal(source: string, options: PushOptions): Promise<{ reference: string; digest: Digest; size: number }> {
+  const store = await openStoreFor(options);
+  const signal = options.signal;
+  const local = await resolveLocal(store, source);
+  const { manifest } = await loadImage(store, local.digest);
+  // Built layers are stored as plain tars (compression is lazy): gzip them now; the mapping is cached.
+  const layers = await Promise.all(manifest.layers.map((l) => (l.mediaType === MediaType.OciLayer ? compressLayer(store, l.digest, { format: 'gzip', ...(signal !== undefined ? { signal } : {}) }) : Promise.resolve(l))));
+  const pushed: Manifest = { ...manifest, layers };
+  const bytes = Buffer.from(JSON.stringify(pushed));
+  const dest = parseReference(options.destination ?? local.name);
+  const result = await pushImage(client(options), store.blobs, dest, { manifestBytes: bytes, manifestMediaType: pushed.mediaType ?? MediaType.OciManifest, manifest: pushed }, {
+    ...(signal !== undefined ? { signal } : {}),
+    ...(options.onEvent !== undefined ? { onProgress: options.onEvent } : {}),
+  });
+  return { reference: dest.toString(), digest: result.digest, size: bytes.length };
+}
+
+/** docker's `image inspect` shape (Id, RepoTags, Config, RootFS, …) plus the manifest. */
+export async function inspect(reference: string, options: StoreOptions = {}): Promise<ImageInspect> {
+  return inspectImage(await openStoreFor(options), reference);
+}
+
+/** History entries, newest first, with layer sizes (docker history). */
+export async function history(reference: string, options: StoreOptions = {}): Promise<HistoryEntry[]> {
+  return imageHistory(await openStoreFor(options), reference);
+}
+
+/** The store's tagged images, newest first (docker images). */
+export async function images(options: StoreOptions = {}): Promise<ImageSummary[]> {
+  return listImages(await openStoreFor(options));
+}
