@@ -36,7 +36,11 @@ export class AstError extends Error {}
 
 export interface LineContext {
   escapeToken: string;
+  /** ONBUILD nesting depth (bounded: deep chains would recurse once per word). */
+  depth?: number;
 }
+
+const maxOnbuildDepth = 8;
 
 const reWhitespace = /[\t\v\f\r ]+/;
 
@@ -247,7 +251,13 @@ const lineParsers: Record<string, (rest: string, ctx: LineContext) => Parsed> = 
   healthcheck: healthConfig,
   label: (rest, ctx) => ({ next: parseNameVal(rest, 'LABEL', ctx) }),
   maintainer: (rest) => ({ next: rest === '' ? [] : [rest] }),
-  onbuild: (rest, ctx) => (rest === '' ? { next: [] } : { next: [], sub: newNodeFromLine(rest, ctx) }),
+  onbuild: (rest, ctx) => {
+    if (rest === '') return { next: [] };
+    const depth = (ctx.depth ?? 0) + 1;
+    // BuildKit parses any chain and rejects it later; past a few levels only the rejection matters.
+    if (depth > maxOnbuildDepth) throw new AstError('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+    return { next: [], sub: newNodeFromLine(rest, { ...ctx, depth }) };
+  },
   run: maybeJSON,
   shell: maybeJSON,
   stopsignal: (rest) => ({ next: rest === '' ? [] : [rest] }),

@@ -2,7 +2,8 @@
 import { suggest } from './suggest.js';
 
 export class FlagError extends Error {
-  constructor(message: string, readonly suggestion?: string) {
+  /** `flag`: the flag the error is about, when the message does not name it (mount options). */
+  constructor(message: string, readonly suggestion?: string, readonly flag?: string) {
     super(message);
   }
 }

@@ -7,6 +7,8 @@ export interface DockerfileErrorDetails {
   column?: number;
   excerpt?: string;
   suggestion?: string;
+  /** Advice for errors without a did-you-mean (e.g. "add a FROM line"). */
+  hint?: string;
   cause?: unknown;
 }
 
@@ -27,7 +29,7 @@ export class DockerfileError extends TsbuildError {
     const full = details.suggestion === undefined ? message : `${message} (did you mean ${details.suggestion}?)`;
     super('DOCKERFILE', full, {
       cause: details.cause,
-      ...(details.suggestion === undefined ? {} : { hint: `did you mean ${details.suggestion}?` }),
+      ...(details.suggestion === undefined ? (details.hint === undefined ? {} : { hint: details.hint }) : { hint: `did you mean ${details.suggestion}?` }),
     });
     this.name = 'DockerfileError';
     this.file = details.file ?? 'Dockerfile';
@@ -36,6 +38,26 @@ export class DockerfileError extends TsbuildError {
     this.column = details.column;
     this.excerpt = details.excerpt;
     this.suggestion = details.suggestion;
+  }
+
+  /** The details this error was made from (message without the did-you-mean suffix). */
+  details(): DockerfileErrorDetails & { message: string } {
+    const bare = this.suggestion === undefined ? this.message : this.message.slice(0, this.message.lastIndexOf(' (did you mean'));
+    return {
+      message: bare, file: this.file, line: this.line, endLine: this.endLine, cause: this.cause,
+      ...(this.column === undefined ? {} : { column: this.column }),
+      ...(this.excerpt === undefined ? {} : { excerpt: this.excerpt }),
+      ...(this.suggestion === undefined ? {} : { suggestion: this.suggestion }),
+      ...(this.suggestion === undefined && this.hint !== undefined ? { hint: this.hint } : {}),
+    };
+  }
+
+  /** A copy with some details replaced. */
+  with(changes: DockerfileErrorDetails): DockerfileError {
+    const { message, ...d } = this.details();
+    const e = new DockerfileError(message, { ...d, ...changes });
+    if (this.stack !== undefined) e.stack = this.stack;
+    return e;
   }
 
   /** Same error, with location filled in where it was missing (errors raised deep in helpers). */

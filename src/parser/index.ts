@@ -6,3 +6,5 @@ export { parseDockerignore, createIgnoreMatcher, findDockerignore, cleanPath, ty
 export { parseRunMount } from './instructions/mount.js';
 export { chompHeredocContent, parseHeredocWord } from './heredoc.js';
 export type * from './types.js';
+export { checkDockerfile, RULES, RULE_NAMES, ruleUrl, type CheckFinding, type CheckOptions, type CheckResult, type RuleName } from './check/index.js';
+export { columnFor, locateError, withSource } from './locate.js';

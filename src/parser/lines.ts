@@ -6,6 +6,7 @@ import { type AstNode, AstError, canContainHeredoc, newNodeFromLine } from './as
 import { trimLeftSpace } from './gostr.js';
 import { DockerfileError } from './errors.js';
 import { HeredocError, heredocsFromLine } from './heredoc.js';
+import { columnFor } from './locate.js';
 
 export interface Directives {
   syntax?: string;
@@ -18,7 +19,30 @@ export interface AstResult {
   directives: Directives;
 }
 
-const reDirective = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
+// BuildKit's `^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$`, split in two:
+// the lazy value followed by a blank run backtracks quadratically on long blank runs in JavaScript.
+const reDirectiveKey = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=/;
+const isDirectiveBlank = (c: string): boolean => c === '\t' || c === '\n' || c === '\f' || c === '\r' || c === ' ';
+
+function matchDirective(line: string): [string, string] | null {
+  const m = reDirectiveKey.exec(line);
+  if (m === null) return null;
+  const rest = line.slice(m[0].length);
+  if (rest === '' || rest.includes('\n')) return null;
+  let end = rest.length;
+  while (end > 0 && isDirectiveBlank(rest[end - 1] as string)) end--;
+  let start = 0;
+  while (start < end && isDirectiveBlank(rest[start] as string)) start++;
+  // All blank: the greedy leading blank run gives its last character back to `(.+?)`.
+  return [m[1] as string, end === 0 ? rest.slice(-1) : rest.slice(start, end)];
+}
+
+/** Trailing CR/LF removed without a regex (`[\r\n]+$` is quadratic on long CR runs). */
+export function trimNewline(s: string): string {
+  let end = s.length;
+  while (end > 0 && (s.charCodeAt(end - 1) === 0x0a || s.charCodeAt(end - 1) === 0x0d)) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
 
 class DirectiveState {
   done = false;
@@ -29,15 +53,15 @@ class DirectiveState {
   /** Returns true when the line was a directive. */
   parseLine(line: string): boolean {
     if (this.done) return false;
-    const m = reDirective.exec(line);
-    const key = m?.[1]?.toLowerCase();
+    const m = matchDirective(line);
+    const key = m?.[0].toLowerCase();
     if (m === null || key === undefined || !['syntax', 'escape', 'check'].includes(key)) {
       this.done = true;
       return false;
     }
     if (this.seen.has(key)) throw new Error(`only one ${key} parser directive can be used`);
     this.seen.add(key);
-    const value = m[2] ?? '';
+    const value = m[1];
     if (key === 'escape') {
       if (value !== '`' && value !== '\\') throw new Error(`invalid escape token '${value}' does not match \` or \\`);
       this.values.escape = value;
@@ -66,7 +90,6 @@ function scanLines(text: string): string[] {
   return out;
 }
 
-const trimNewline = (s: string): string => s.replace(/[\r\n]+$/, '');
 const isComment = (s: string): boolean => trimLeftSpace(s).startsWith('#');
 const isEmptyContinuationLine = (s: string): boolean => trimLeftSpace(trimNewline(s)).length === 0;
 
@@ -77,7 +100,10 @@ export function parseAst(text: string, file = 'Dockerfile'): AstResult {
   let idx = 0;
   let currentLine = 0;
   const fail = (msg: string, line: number, endLine = line, cause?: unknown): DockerfileError =>
-    new DockerfileError(msg, { file, line, endLine, cause, excerpt: lines.slice(Math.max(0, line - 1), endLine).join('').replace(/\n$/, '') });
+    new DockerfileError(msg, {
+      file, line, endLine, cause, column: columnFor(msg, trimNewline(lines[line - 1] ?? '')),
+      excerpt: lines.slice(Math.max(0, line - 1), endLine).join('').replace(/\n$/, ''),
+    });
 
   const processLine = (raw: string, stripLeft: boolean): string => {
     let token = trimNewline(raw);
@@ -148,7 +174,12 @@ export function parseAst(text: string, file = 'Dockerfile'): AstResult {
     node.endLine = currentLine;
     nodes.push(node);
   }
-  if (nodes.length === 0) throw new DockerfileError('file with no instructions', { file, line: currentLine });
+  if (nodes.length === 0) {
+    throw new DockerfileError('file with no instructions', {
+      file, line: 1, column: 1, excerpt: trimNewline(lines[0] ?? ''),
+      hint: 'a Dockerfile needs at least a FROM instruction',
+    });
+  }
   return { nodes, directives: { ...d.values } };
 }
 

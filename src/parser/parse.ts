@@ -3,6 +3,7 @@ import { FlagError } from './bflag.js';
 import { DockerfileError } from './errors.js';
 import { InstructionError, parseInstruction } from './instructions/parse.js';
 import { parseAst } from './lines.js';
+import { columnFor, rememberSource } from './locate.js';
 import type { ArgInstruction, Dockerfile, Instruction, Stage } from './types.js';
 
 export interface ParseOptions {
@@ -19,9 +20,11 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
   const stages: Stage[] = [];
   for (const node of nodes) {
     const location = { file, startLine: node.startLine, endLine: node.endLine };
-    const fail = (message: string, suggestion?: string, cause?: unknown): DockerfileError =>
+    const fail = (message: string, suggestion?: string, cause?: unknown, hint?: string): DockerfileError =>
       new DockerfileError(message, {
         file, line: node.startLine, endLine: node.endLine, cause,
+        column: columnFor(message, lines[node.startLine - 1] ?? '', cause instanceof FlagError ? cause.flag : undefined),
+        ...(hint === undefined ? {} : { hint }),
         excerpt: lines.slice(node.startLine - 1, node.endLine).join('\n'),
         ...(suggestion === undefined ? {} : { suggestion }),
       });
@@ -40,9 +43,11 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
     const stage = stages[stages.length - 1];
     if (stage === undefined) {
       if (inst.kind === 'ARG') { metaArgs.push(inst); continue; }
-      throw fail('no build stage in current context');
+      throw fail('no build stage in current context', undefined, undefined, 'the first instruction must be FROM (only ARG may come before it)');
     }
     stage.instructions.push(inst);
   }
-  return { file, directives, instructions, metaArgs, stages };
+  const df: Dockerfile = { file, directives, instructions, metaArgs, stages };
+  rememberSource(df, text);
+  return df;
 }

@@ -223,8 +223,17 @@ function parseRun(node: AstNode, args: string[], flags: BFlags): Body {
   if (security !== 'sandbox' && security !== 'insecure') throw new FlagError(`unsupported security mode "${security}"`);
   return {
     kind: 'RUN', ...commandLine(node, args), heredocs: node.heredocs.map(toHeredoc),
-    mounts: flags.values('mount').map((m) => parseRunMount(m)), network, security,
+    mounts: flags.values('mount').map(mountOf), network, security,
   };
+}
+
+function mountOf(raw: string): ReturnType<typeof parseRunMount> {
+  try {
+    return parseRunMount(raw);
+  } catch (err) {
+    if (err instanceof FlagError && err.flag === undefined) throw new FlagError(err.message, err.suggestion, 'mount');
+    throw err;
+  }
 }
 
 function parseHealthcheck(node: AstNode, args: string[], flags: BFlags): Body {

@@ -73,9 +73,31 @@ class ShellWord {
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
 
+  /** The word itself when it has no astral characters (then code-point index = string index). */
+  private readonly bmp: string | undefined;
+
   constructor(word: string, private readonly env: EnvSource, private readonly opts: LexOptions, private readonly escape: number) {
     this.cps = Array.from(word, (c) => c.codePointAt(0) ?? 0);
     this.rawEscapes = opts.rawEscapes ?? false;
+    this.bmp = this.cps.length === word.length ? word : undefined;
+  }
+
+  /**
+   * The run of ordinary characters at the cursor, consumed as one slice: appending long words a
+   * character at a time made megabyte values spend seconds in the garbage collector.
+   */
+  private plainRun(stop: number, inQuote: 0 | 0x22 | 0x27 = 0): string {
+    if (this.bmp === undefined) return '';
+    const start = this.pos;
+    let end = start;
+    const cps = this.cps;
+    while (end < cps.length) {
+      const c = cps[end] as number;
+      if (inQuote === 0x27 ? c === 0x27 : c === 0x24 || c === 0x22 || c === this.escape || (inQuote === 0 && (c === 0x27 || c === stop || isSpace(c)))) break;
+      end++;
+    }
+    this.pos = end;
+    return this.bmp.slice(start, end);
   }
 
   private peek(): number { return this.pos < this.cps.length ? (this.cps[this.pos] as number) : EOF; }
@@ -97,6 +119,12 @@ class ShellWord {
     this.rawEscapes = rawEscapes;
     try {
       while (this.peek() !== EOF) {
+        const run = this.plainRun(stop);
+        if (run !== '') {
+          result += run;
+          words.addRawString(run);
+          continue;
+        }
         let ch = this.peek();
         if (stop !== EOF && ch === stop) {
           this.next();
@@ -135,6 +163,7 @@ class ShellWord {
     let ch = this.next();
     if (raw) result += str(ch);
     for (;;) {
+      result += this.plainRun(EOF, 0x27);
       ch = this.next();
       if (ch === EOF) throw new Error('unexpected end of statement while looking for matching single-quote');
       if (ch === 0x27) { if (raw) result += str(ch); return result; }
@@ -148,6 +177,7 @@ class ShellWord {
     const open = this.next();
     if (raw) result += str(open);
     for (;;) {
+      result += this.plainRun(EOF, 0x22);
       const p = this.peek();
       if (p === EOF) throw new Error('unexpected end of statement while looking for matching double-quote');
       if (p === 0x22) { const c = this.next(); if (raw) result += str(c); return result; }

@@ -4,30 +4,75 @@
  */
 export class PatternError extends Error {}
 
-const regexSpecial = new Set(['[', ']', '{', '}', '.', '+', '(', ')', '|', '^', '$']);
+type Item = { kind: 'char'; cp: string } | { kind: 'any' } | { kind: 'star' };
 
-export function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean): RegExp {
+/**
+ * Parse a shell pattern (BuildKit's convertShellPatternToRegex rules) into items. Matching is done
+ * by a small Pike VM below, not a JavaScript RegExp: `${V/*a*a*a*b/}` on a long value backtracks
+ * exponentially in a backtracking engine, where Go's RE2 (BuildKit) stays linear.
+ */
+function compile(pattern: string): Item[] {
   const cps = Array.from(pattern);
-  let out = anchored ? '^' : '';
-  const star = greedy ? '.*' : '.*?';
+  const items: Item[] = [];
   for (let i = 0; i < cps.length; i++) {
-    let tok = cps[i] as string;
-    if (tok === '*') { out += star; continue; }
-    if (tok === '?') { out += '.'; continue; }
+    const tok = cps[i] as string;
+    if (tok === '*') { items.push({ kind: 'star' }); continue; }
+    if (tok === '?') { items.push({ kind: 'any' }); continue; }
     if (tok === '\\') {
       const next = cps[i + 1];
       // } and / inside ${} need escaping for the lexer, but the escape is not part of the pattern.
       if (next === '}' || next === '/') continue;
-      out += '\\';
       i++;
-      tok = next ?? '';
-      if (tok !== '*' && tok !== '?' && tok !== '\\') throw new PatternError(`invalid escape '\\${tok === '' ? '\uFFFD' : tok}'`);
-    } else if (regexSpecial.has(tok)) {
-      out += '\\';
+      if (next !== '*' && next !== '?' && next !== '\\') throw new PatternError(`invalid escape '\\${next ?? '\uFFFD'}'`);
+      items.push({ kind: 'char', cp: next });
+      continue;
     }
-    out += tok;
+    items.push({ kind: 'char', cp: tok });
   }
-  return new RegExp(out, 'u');
+  return items;
+}
+
+/** Thread state: item index; `-(i+1)` = "inside star i, about to consume". */
+type Thread = { pc: number; start: number };
+
+/**
+ * Leftmost-first match (Perl/RE2 preference order, `*` greedy or lazy) of `items` in `text`
+ * (code points) searching from `from`; anchored = the match must start at `from`. O(n·m).
+ */
+function find(items: Item[], text: string[], from: number, anchored: boolean, greedy: boolean): [number, number] | undefined {
+  const k = items.length;
+  let clist: Thread[] = [];
+  let found: [number, number] | undefined;
+  const add = (list: Thread[], seen: Set<number>, pc: number, start: number): void => {
+    if (seen.has(pc)) return;
+    seen.add(pc);
+    if (pc >= 0 && pc < k && (items[pc] as Item).kind === 'star') {
+      if (greedy) { add(list, seen, -(pc + 1), start); add(list, seen, pc + 1, start); }
+      else { add(list, seen, pc + 1, start); add(list, seen, -(pc + 1), start); }
+      return;
+    }
+    list.push({ pc, start });
+  };
+  let seen = new Set<number>();
+  for (let pos = from; ; pos++) {
+    if (found === undefined && (pos === from || !anchored)) add(clist, seen, 0, pos);
+    if (clist.length === 0) break;
+    const c = pos < text.length ? (text[pos] as string) : undefined;
+    const nlist: Thread[] = [];
+    const nseen = new Set<number>();
+    for (const t of clist) {
+      if (t.pc === k) { found = [t.start, pos]; break; } // lower-priority threads are cut
+      if (c === undefined) continue;
+      // A star is Go's `.*`: any character but a newline, then back to the star.
+      if (t.pc < 0) { if (c !== '\n') add(nlist, nseen, -t.pc - 1, t.start); continue; }
+      const it = items[t.pc] as Item;
+      if (it.kind === 'any' ? c !== '\n' : it.kind === 'char' && it.cp === c) add(nlist, nseen, t.pc + 1, t.start);
+    }
+    if (c === undefined) break;
+    clist = nlist;
+    seen = nseen;
+  }
+  return found;
 }
 
 /** Reverse a pattern by runes while keeping `\x` escapes in order (a\*c → c\*a). */
@@ -53,12 +98,13 @@ function reversePattern(pattern: string): string {
 const reverseString = (s: string): string => Array.from(s).reverse().join('');
 
 export function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const m = shellPatternToRegex(pattern, greedy, true).exec(value);
-  return m === null ? value : value.slice(m.index + m[0].length);
+  const text = Array.from(value);
+  const m = find(compile(pattern), text, 0, true, greedy);
+  return m === undefined ? value : text.slice(m[1]).join('');
 }
 
 export function trimSuffix(pattern: string, value: string, greedy: boolean): string {
-  // No regex finds the shortest rightmost match, so reverse both and search leftmost.
+  // The shortest rightmost match is the leftmost one of the reversed pattern in the reversed value.
   return reverseString(trimPrefix(reversePattern(pattern), reverseString(value), greedy));
 }
 
@@ -86,12 +132,25 @@ function expandTemplate(t: string, whole: string): string {
   return out;
 }
 
+/** Go's Regexp.ReplaceAllString / first-match replace, on code points. */
 export function replacePattern(value: string, pattern: string, replacement: string, all: boolean): string {
-  const re = shellPatternToRegex(pattern, true, false);
+  const items = compile(pattern);
+  const text = Array.from(value);
   if (!all) {
-    const m = re.exec(value);
-    return m === null ? value : value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length);
+    const m = find(items, text, 0, false, true);
+    return m === undefined ? value : text.slice(0, m[0]).join('') + replacement + text.slice(m[1]).join('');
   }
-  const g = new RegExp(re.source, 'gu');
-  return value.replace(g, (whole) => expandTemplate(replacement, whole));
+  let out = '';
+  let lastEnd = 0;
+  let search = 0;
+  while (search <= text.length) {
+    const m = find(items, text, search, false, true);
+    if (m === undefined) break;
+    out += text.slice(lastEnd, m[0]).join('');
+    // No second replacement for an empty match right after a match (Go's rule).
+    if (m[1] > lastEnd || m[0] === 0) out += expandTemplate(replacement, text.slice(m[0], m[1]).join(''));
+    lastEnd = m[1];
+    search = m[1] > search ? m[1] : search + 1;
+  }
+  return out + text.slice(lastEnd).join('');
 }
