@@ -4,7 +4,9 @@
  * files created and removed within one step leave no trace in the layer.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { cooperative } from '../util/cooperate.js';
 import { join } from 'node:path';
 import { errnoCode } from '../util/errors.js';
 import { getXattr, isOverlayOpaque, listXattrs } from '../util/xattr.js';
@@ -88,13 +90,15 @@ function readXattrs(path: string): Map<string, Buffer> {
 export async function upperDirChanges(upperDir: string, lowerDirs: string[], options: { signal?: AbortSignal } = {}): Promise<Change[]> {
   const overlay = lowerDirs.length > 0;
   const out: Change[] = [];
+  const tick = cooperative();
+  // Synchronous metadata calls (see util/cooperate.ts): a COPY of 30,000 files lands here whole.
   async function walk(rel: string): Promise<void> {
-    options.signal?.throwIfAborted();
-    const names = (await readdir(rel === '' ? upperDir : join(upperDir, rel))).sort(byteCompare);
+    const names = readdirSync(rel === '' ? upperDir : join(upperDir, rel)).sort(byteCompare);
     for (const name of names) {
+      await tick(options.signal);
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const abs = join(upperDir, childRel);
-      const st = await lstat(abs, { bigint: true });
+      const st = lstatSync(abs, { bigint: true });
       if (overlay && isWhiteoutStat(st)) {
         if (await existsBelow(childRel, lowerDirs)) out.push({ kind: 'whiteout', path: childRel, stat: st });
         continue;
@@ -106,11 +110,12 @@ export async function upperDirChanges(upperDir: string, lowerDirs: string[], opt
         opaque: overlay && st.isDirectory() && isOverlayOpaque(abs),
         xattrs: readXattrs(abs),
       };
-      if (st.isSymbolicLink()) entry.linkTarget = await readlink(abs);
+      if (st.isSymbolicLink()) entry.linkTarget = readlinkSync(abs);
       out.push(entry);
       if (st.isDirectory()) await walk(childRel);
     }
   }
+  options.signal?.throwIfAborted();
   await walk('');
   return out;
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { loadUndici } from './undici.js';
 import { sleep } from '../util/abort.js';
 import { AbortError } from '../util/errors.js';
 import { singleflight } from '../util/limit.js';
@@ -77,7 +78,8 @@ export class RegistryClient {
   readonly #creds = new Map<string, Promise<Credentials | undefined>>();
   readonly #tokens = new TokenCache();
   readonly #agents: Agent[] = [];
-  readonly #foreign = new Agent({ keepAliveTimeout: 10_000 });
+  /** Agent for other hosts (token realms, blob storage after a redirect): never gets registry TLS settings. */
+  #foreign: Agent | undefined;
   /** De-duplicates blob uploads by "<registry>/<repo>@<digest>" across concurrent pushes. */
   readonly uploadOnce = singleflight<string, unknown>();
 
@@ -114,9 +116,14 @@ export class RegistryClient {
     return [...new Set([...(this.mirrors[registry] ?? []), ...fromConf, registry])];
   }
 
+  async #foreignAgent(): Promise<Agent> {
+    this.#foreign ??= new (await loadUndici()).Agent({ keepAliveTimeout: 10_000 });
+    return this.#foreign;
+  }
+
   async close(): Promise<void> {
     this.#hosts.clear();
-    await Promise.all([...this.#agents.map((a) => a.close()), this.#foreign.close()]);
+    await Promise.all([...this.#agents.map((a) => a.close()), ...(this.#foreign !== undefined ? [this.#foreign.close()] : [])]);
   }
 
   /** Base URL and dispatcher for a registry, probing HTTPS→HTTP only where plain HTTP is allowed. */
@@ -133,7 +140,7 @@ export class RegistryClient {
   async #resolveHost(host: string, signal?: AbortSignal): Promise<HostState> {
     const api = registryHost(host);
     const files = await readCertsDir(this.#certsDir, api);
-    const agent = makeAgent(files, true);
+    const agent = await makeAgent(files, true);
     this.#agents.push(agent);
     const confInsecure = (await this.registriesConf()).insecure;
     const insecure = this.#insecure.has(host) || this.#insecure.has(api) || confInsecure.includes(host) || confInsecure.includes(api);
@@ -141,7 +148,7 @@ export class RegistryClient {
     // Docker's rule for insecure registries: prefer HTTPS, fall back to plain HTTP.
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await request(`https://${api}/v2/`, { method: 'GET', dispatcher: agent, headers: { 'user-agent': this.userAgent }, ...this.#timeoutOpts(), ...(signal ? { signal } : {}) });
+        const res = await (await loadUndici()).request(`https://${api}/v2/`, { method: 'GET', dispatcher: agent, headers: { 'user-agent': this.userAgent }, ...this.#timeoutOpts(), ...(signal ? { signal } : {}) });
         this.#noteChallenge(host, res);
         await res.body.dump();
         return { base: `https://${api}`, dispatcher: agent };
@@ -158,7 +165,7 @@ export class RegistryClient {
               hint: `put the registry CA in ${this.#certsDir}/${api}/ca.crt or list ${api} as an insecure registry`,
             });
           }
-          const lax = makeAgent(files, false);
+          const lax = await makeAgent(files, false);
           this.#agents.push(lax);
           return { base: `https://${api}`, dispatcher: lax };
         }
@@ -174,7 +181,7 @@ export class RegistryClient {
   /** Learn the auth challenge up front; a failure here is not fatal (the first request retries). */
   async #ping(host: string, base: string, dispatcher: Dispatcher, signal?: AbortSignal): Promise<void> {
     try {
-      const res = await request(`${base}/v2/`, { method: 'GET', dispatcher, headers: { 'user-agent': this.userAgent }, ...this.#timeoutOpts(), ...(signal ? { signal } : {}) });
+      const res = await (await loadUndici()).request(`${base}/v2/`, { method: 'GET', dispatcher, headers: { 'user-agent': this.userAgent }, ...this.#timeoutOpts(), ...(signal ? { signal } : {}) });
       this.#noteChallenge(host, res);
       await res.body.dump();
     } catch {
@@ -217,7 +224,7 @@ export class RegistryClient {
     const { dispatcher } = await this.host(host, signal);
     const token = await this.#tokens.fetch(host, challenge, scopes, creds, {
       userAgent: this.userAgent,
-      ...(realmHost === registryHost(host) ? { dispatcher } : { dispatcher: this.#foreign }),
+      ...(realmHost === registryHost(host) ? { dispatcher } : { dispatcher: await this.#foreignAgent() }),
       ...(signal ? { signal } : {}),
     });
     return `Bearer ${token}`;
@@ -298,11 +305,11 @@ export class RegistryClient {
     for (let hop = 0; ; hop++) {
       const body = typeof spec.body === 'function' ? await spec.body() : spec.body;
       const sameOrigin = current.origin === origin;
-      const res = await request(current, {
+      const res = await (await loadUndici()).request(current, {
         method,
         headers: hdrs,
         ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
-        dispatcher: sameOrigin ? dispatcher : this.#foreign,
+        dispatcher: sameOrigin ? dispatcher : await this.#foreignAgent(),
         ...this.#timeoutOpts(),
         ...(spec.signal ? { signal: spec.signal } : {}),
       });

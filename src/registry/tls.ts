@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
+import { loadUndici } from './undici.js';
 import { errnoCode } from '../util/errors.js';
 
 export interface TlsFiles {
@@ -38,7 +39,8 @@ export async function readCertsDir(certsDir: string, host: string): Promise<TlsF
 }
 
 /** An undici Agent for one registry host: system CAs plus the certs.d CAs, optional client cert. */
-export function makeAgent(files: TlsFiles, verify: boolean): Agent {
+export async function makeAgent(files: TlsFiles, verify: boolean): Promise<Agent> {
+  const { Agent } = await loadUndici();
   return new Agent({
     connect: {
       rejectUnauthorized: verify,

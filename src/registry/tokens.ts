@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { loadUndici } from './undici.js';
 import { singleflight } from '../util/limit.js';
 import { RegistryError, errorFromResponse, isConnectionError } from './errors.js';
 import type { Challenge } from './challenge.js';
@@ -74,7 +75,7 @@ export class TokenCache {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'tsbuild' });
         if (service !== undefined) form.set('service', service);
         if (scopes.length > 0) form.set('scope', scopes.join(' '));
-        res = await request(url, {
+        res = await (await loadUndici()).request(url, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': o.userAgent },
           body: form.toString(),
@@ -87,7 +88,7 @@ export class TokenCache {
         const headers: Record<string, string> = { 'user-agent': o.userAgent };
         const basic = creds ? basicHeader(creds) : undefined;
         if (basic !== undefined) headers['authorization'] = basic;
-        res = await request(url, {
+        res = await (await loadUndici()).request(url, {
           method: 'GET',
           headers,
           ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
