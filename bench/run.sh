@@ -60,7 +60,7 @@ for w in $ONLY; do case "$w" in
     bash "$BENCH_DIR/registry.sh" restart
     "$TSBUILD" push bench/bigrun:ts "$REGISTRY/bench/bigrun:pull" >/dev/null
     hf pull "rm -rf $WORK/pull-store; $DOCKER rmi -f $REGISTRY/bench/bigrun:pull >/dev/null 2>&1; buildah rmi -f $REGISTRY/bench/bigrun:pull >/dev/null 2>&1; true" 0 \
-      "$TSBUILD --root $WORK/pull-store pull $REGISTRY/bench/bigrun:pull" \
+      "$TSBUILD pull --root $WORK/pull-store $REGISTRY/bench/bigrun:pull" \
       "$DOCKER pull -q $REGISTRY/bench/bigrun:pull" \
       "buildah pull -q --tls-verify=false $REGISTRY/bench/bigrun:pull"
     ;;

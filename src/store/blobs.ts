@@ -33,6 +33,8 @@ function toIterable(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): 
   return source as AsyncIterable<Uint8Array>; // Node readables are async iterables of chunks
 }
 
+const WRITES_IN_FLIGHT = 4;
+
 export function createBlobStore(root: string, tmpDir: string): BlobStore {
   const dir = join(root, 'blobs', 'sha256');
   const path = (digest: Digest): string => join(dir, digestHex(digest));
@@ -58,18 +60,35 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
     let written = 0;
     try {
       const fh = await open(tmp, 'wx', 0o644);
+      // Positional writes overlap with producing and hashing the next chunks (a few in flight,
+      // so memory stays bounded): a commit is then bound by the slower of the two, not their sum.
+      const inflight = new Set<Promise<void>>();
+      let failed: { error: unknown } | undefined;
       try {
         for await (const chunk of toIterable(source)) {
           signal?.throwIfAborted();
+          if (failed !== undefined) throw failed.error;
           hash.update(chunk);
+          const position = written;
           written += chunk.byteLength;
           if (expectedSize !== undefined && written > expectedSize) {
             throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
           }
-          await fh.write(chunk);
+          const write: Promise<void> = fh.write(chunk, 0, chunk.byteLength, position).then(
+            () => void inflight.delete(write),
+            (error: unknown) => {
+              failed ??= { error };
+              inflight.delete(write);
+            },
+          );
+          inflight.add(write);
+          if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
         }
+        await Promise.all(inflight);
+        if (failed !== undefined) throw failed.error;
         await fh.sync();
       } finally {
+        await Promise.all(inflight);
         await fh.close();
       }
       const digest = digestFromHash(hash);
