@@ -24,6 +24,24 @@ export interface ParallelGzipOptions {
   signal?: AbortSignal;
 }
 
+const SAMPLE = 4096;
+/** Order-0 entropy above this (bits per byte) in every sample: deflate cannot win anything worth the time. */
+const INCOMPRESSIBLE_BITS = 7.95;
+
+/** Byte entropy of three 4 KiB samples spread over the block (a few microseconds, on the main thread). */
+export function looksIncompressible(block: Buffer): boolean {
+  if (block.length < 3 * SAMPLE) return false;
+  const counts = new Uint32Array(256);
+  for (const at of [0, (block.length >> 1) - SAMPLE / 2, block.length - SAMPLE]) {
+    counts.fill(0);
+    for (let i = at; i < at + SAMPLE; i++) counts[block[i] as number] = (counts[block[i] as number] as number) + 1;
+    let bits = 0;
+    for (const c of counts) if (c > 0) bits -= (c / SAMPLE) * Math.log2(c / SAMPLE);
+    if (bits < INCOMPRESSIBLE_BITS) return false;
+  }
+  return true;
+}
+
 /** gzip header: no name, mtime 0 (reproducible), OS = 3 (Unix) like gzip(1) and zlib. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
@@ -41,8 +59,12 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   const start = (block: Buffer, last: boolean): void => {
     crc = crc32(block, crc);
     isize = (isize + block.length) % 2 ** 32;
-    const opts: ZlibOptions = { level, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
-    if (previousTail !== undefined && level > 0) opts.dictionary = previousTail;
+    // Incompressible blocks (already-compressed or random data) are stored, not deflated: zlib
+    // spends as long failing to shrink them as compressing text. Each block is its own deflate
+    // run, so the level may differ per block; back-references still reach into earlier blocks.
+    const blockLevel = level > 0 && looksIncompressible(block) ? 0 : level;
+    const opts: ZlibOptions = { level: blockLevel, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+    if (previousTail !== undefined && blockLevel > 0) opts.dictionary = previousTail;
     // Copy the tail: `block` is not retained once its compression finishes.
     previousTail = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
     const job = deflateRawAsync(block, opts);
