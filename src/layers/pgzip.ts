@@ -63,7 +63,8 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
     // spends as long failing to shrink them as compressing text. Each block is its own deflate
     // run, so the level may differ per block; back-references still reach into earlier blocks.
     const blockLevel = level > 0 && looksIncompressible(block) ? 0 : level;
-    const opts: ZlibOptions = { level: blockLevel, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+    // One output buffer per block: the default 16 KiB chunk means a main-thread callback per 16 KiB.
+    const opts: ZlibOptions = { level: blockLevel, chunkSize: blockSize + (blockSize >> 3) + 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
     if (previousTail !== undefined && blockLevel > 0) opts.dictionary = previousTail;
     // Copy the tail: `block` is not retained once its compression finishes.
     previousTail = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
