@@ -7,7 +7,7 @@
  * At most `inFlight` blocks are compressing at once, bounding memory to ~2 × inFlight × blockSize.
  */
 import { promisify } from 'node:util';
-import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { constants, crc32, deflateRaw, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import { TsbuildError } from '../util/errors.js';
 
 const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
@@ -42,6 +42,22 @@ export function looksIncompressible(block: Buffer): boolean {
   return true;
 }
 
+/**
+ * High byte entropy can still repeat at long range (the same binary twice, a block of random
+ * bytes copied): a quick level-1 trial of the block's start against the history says so.
+ */
+function shrinksWithHistory(block: Buffer, previousTail: Buffer | undefined): boolean {
+  // Trial on a slice from the middle with the 32 KiB before it as history (inside the block when
+  // it is large enough, else the previous block's tail).
+  const mid = block.length >> 1;
+  const inside = mid >= WINDOW && mid + 2 * SAMPLE <= block.length;
+  const at = inside ? mid : 0;
+  const history = inside ? block.subarray(mid - WINDOW, mid) : previousTail;
+  const sample = block.subarray(at, at + 2 * SAMPLE);
+  const out = deflateRawSync(sample, { level: 1, ...(history !== undefined ? { dictionary: history } : {}) });
+  return out.length < sample.length * 0.9;
+}
+
 /** gzip header: no name, mtime 0 (reproducible), OS = 3 (Unix) like gzip(1) and zlib. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
@@ -62,7 +78,7 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
     // Incompressible blocks (already-compressed or random data) are stored, not deflated: zlib
     // spends as long failing to shrink them as compressing text. Each block is its own deflate
     // run, so the level may differ per block; back-references still reach into earlier blocks.
-    const blockLevel = level > 0 && looksIncompressible(block) ? 0 : level;
+    const blockLevel = level > 0 && looksIncompressible(block) && !shrinksWithHistory(block, previousTail) ? 0 : level;
     // One output buffer per block: the default 16 KiB chunk means a main-thread callback per 16 KiB.
     const opts: ZlibOptions = { level: blockLevel, chunkSize: blockSize + (blockSize >> 3) + 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
     if (previousTail !== undefined && blockLevel > 0) opts.dictionary = previousTail;
