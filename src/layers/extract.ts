@@ -10,13 +10,14 @@
  * Whiteouts never remove what the same layer created (OCI: they apply to lower layers only).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, link, lutimes, symlink } from 'node:fs/promises';
+import { linkSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdir, lutimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestFromHash, type Digest } from '../image/digest.js';
 import { AbortError, isTsbuildError, messageOf, TsbuildError } from '../util/errors.js';
 import { setXattr } from '../util/xattr.js';
 import { autoDecompress, DEFAULT_RATIO_LIMIT } from './codec.js';
-import { lstatOrUndefined } from '../util/fs.js';
+import { lstatOrUndefinedSync } from '../util/fs.js';
 import { applyMeta, clearDir, mknod, removeAny, writeNewFile } from './nodes.js';
 import { cleanComponents, resolveInRoot, underRoot } from './rootpath.js';
 import { readTar } from './tar/reader.js';
@@ -52,28 +53,28 @@ interface Ctx {
   dirTimes: [string, number][];
 }
 
-async function parentDir(ctx: Ctx, parts: string[]): Promise<string[]> {
-  const parent = await resolveInRoot(ctx.root, parts, true);
+function parentDir(ctx: Ctx, parts: string[]): string[] {
+  const parent = resolveInRoot(ctx.root, parts, true);
   let cur = ctx.root;
   for (const part of parent) {
     cur = join(cur, part);
-    const st = await lstatOrUndefined(cur);
-    if (st === undefined) await mkdir(cur, { mode: 0o755 });
+    const st = lstatOrUndefinedSync(cur);
+    if (st === undefined) mkdirSync(cur, { mode: 0o755 });
     else if (!st.isDirectory()) throw new TsbuildError('LAYER', `layer entry needs ${parent.join('/')} to be a directory`);
   }
   return parent;
 }
 
 async function whiteout(ctx: Ctx, parentParts: string[], base: string): Promise<void> {
-  const parent = await resolveInRoot(ctx.root, parentParts, true);
+  const parent = resolveInRoot(ctx.root, parentParts, true);
   const dir = underRoot(ctx.root, parent);
   if (base === OPAQUE_WHITEOUT) {
     if (ctx.mode === 'snapshot') {
-      const d = await parentDir(ctx, parentParts);
+      const d = parentDir(ctx, parentParts);
       setXattr(underRoot(ctx.root, d), 'trusted.overlay.opaque', 'y');
       return;
     }
-    const st = await lstatOrUndefined(dir);
+    const st = lstatOrUndefinedSync(dir);
     const prefix = parent.length === 0 ? '' : `${parent.join('/')}/`;
     if (st?.isDirectory()) await clearDir(dir, (name) => ctx.created.has(prefix + name));
     return;
@@ -85,10 +86,10 @@ async function whiteout(ctx: Ctx, parentParts: string[], base: string): Promise<
   const rel = [...parent, name].join('/');
   if (ctx.created.has(rel)) return;
   if (ctx.mode === 'apply') {
-    if ((await lstatOrUndefined(dir))?.isDirectory()) await removeAny(join(dir, name));
+    if (lstatOrUndefinedSync(dir)?.isDirectory()) await removeAny(join(dir, name));
     return;
   }
-  const d = await parentDir(ctx, parentParts);
+  const d = parentDir(ctx, parentParts);
   const target = join(underRoot(ctx.root, d), name);
   await removeAny(target);
   await mknod(target, 'c', 0, 0, 0);
@@ -99,29 +100,29 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
   const base = parts.pop();
   if (base === undefined) return; // the root itself: never replaced or re-moded (CVE-2021-29136)
   if (base.startsWith(WHITEOUT_PREFIX)) return whiteout(ctx, parts, base);
-  const parent = await parentDir(ctx, parts);
+  const parent = parentDir(ctx, parts);
   const rel = [...parent, base].join('/');
   const path = join(underRoot(ctx.root, parent), base);
-  const existing = await lstatOrUndefined(path);
+  const existing = lstatOrUndefinedSync(path);
   const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs: h.xattrs };
   ctx.created.add(rel);
   if (h.type === 'dir') {
     if (existing !== undefined && !existing.isDirectory()) await removeAny(path);
-    if (existing?.isDirectory() !== true) await mkdir(path, { mode: 0o700 });
-    await applyMeta(path, false, meta, false);
+    if (existing?.isDirectory() !== true) mkdirSync(path, { mode: 0o700 });
+    applyMeta(path, false, meta, false);
     ctx.dirTimes.push([path, h.mtime]);
     return;
   }
   if (h.type === 'link') {
     // Resolve the target before removing anything: it may be this very path.
-    const target = underRoot(ctx.root, await resolveInRoot(ctx.root, cleanComponents(h.linkname), false));
-    const st = await lstatOrUndefined(target);
+    const target = underRoot(ctx.root, resolveInRoot(ctx.root, cleanComponents(h.linkname), false));
+    const st = lstatOrUndefinedSync(target);
     if (st === undefined || st.isDirectory() || target === ctx.root) {
       throw new TsbuildError('LAYER', `hard link ${h.name} → ${h.linkname}: target missing or a directory`);
     }
     if (target === path) return;
     if (existing !== undefined) await removeAny(path);
-    await link(target, path);
+    linkSync(target, path);
     return;
   }
   if (existing !== undefined) await removeAny(path);
@@ -132,7 +133,7 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
       break;
     }
     case 'symlink':
-      await symlink(h.linkname, path);
+      symlinkSync(h.linkname, path);
       break;
     case 'char':
     case 'block':
@@ -142,7 +143,7 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
       await mknod(path, 'p', h.mode);
       break;
   }
-  await applyMeta(path, h.type === 'symlink', meta, true);
+  applyMeta(path, h.type === 'symlink', meta, true);
 }
 
 /** Any failure as a TsbuildError naming the entry, so callers see one error kind with context. */

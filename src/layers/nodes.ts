@@ -1,7 +1,7 @@
 /** Filesystem primitives for extraction that Node lacks or that must never follow symlinks. */
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { chmod, lchown, lutimes, open, readdir, rm, unlink } from 'node:fs/promises';
+import { closeSync, constants, chmodSync, fchmodSync, lchownSync, lutimesSync, openSync, writeSync } from 'node:fs';
+import { readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errnoCode, TsbuildError } from '../util/errors.js';
@@ -26,26 +26,31 @@ export async function removeAny(path: string): Promise<void> {
 }
 
 
-/** Creates a regular file exclusively; O_NOFOLLOW|O_EXCL refuse a symlink in the final slot. */
+/**
+ * Creates a regular file exclusively; O_NOFOLLOW|O_EXCL refuse a symlink in the final slot.
+ * Synchronous calls per chunk: a layer of thousands of small files is otherwise bound by
+ * thread-pool round trips, not by the disk.
+ */
 export async function writeNewFile(path: string, mode: number, body: AsyncIterable<Buffer>): Promise<number> {
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-  const fh = await open(path, flags, 0o600);
+  const fd = openSync(path, flags, 0o600);
   let written = 0;
   try {
     for await (const chunk of body) {
-      await fh.write(chunk);
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
       written += chunk.length;
     }
-    await fh.chmod(mode & 0o777);
+    fchmodSync(fd, mode & 0o777);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   return written;
 }
 
-async function chownQuiet(fn: () => Promise<void>): Promise<void> {
+function chownQuiet(fn: () => void): void {
   try {
-    await fn();
+    fn();
   } catch (err) {
     const code = errnoCode(err);
     if (code !== 'EPERM' && code !== 'EINVAL') throw err; // rootless: keep our own ids
@@ -61,9 +66,9 @@ export interface Meta {
 }
 
 /** Ownership, then mode (chown clears setuid), xattrs, mtime — all on the link itself. */
-export async function applyMeta(path: string, isSymlink: boolean, meta: Meta, setTime: boolean): Promise<void> {
-  await chownQuiet(() => lchown(path, meta.uid, meta.gid));
-  if (!isSymlink) await chmod(path, meta.mode & 0o7777);
+export function applyMeta(path: string, isSymlink: boolean, meta: Meta, setTime: boolean): void {
+  chownQuiet(() => lchownSync(path, meta.uid, meta.gid));
+  if (!isSymlink) chmodSync(path, meta.mode & 0o7777);
   for (const [name, value] of meta.xattrs) {
     if (isOverlayXattr(name)) continue; // a layer must not forge overlay opaque/redirect markers
     try {
@@ -72,7 +77,7 @@ export async function applyMeta(path: string, isSymlink: boolean, meta: Meta, se
       // Best effort, like containerd: e.g. security.selinux on a filesystem without it.
     }
   }
-  if (setTime) await lutimes(path, meta.mtime, meta.mtime);
+  if (setTime) lutimesSync(path, meta.mtime, meta.mtime);
 }
 
 export async function unlinkQuiet(path: string): Promise<void> {

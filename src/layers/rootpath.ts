@@ -8,7 +8,7 @@
  * Threat model: the tar is hostile, the filesystem is not concurrently modified by an attacker
  * (extraction targets are private dirs), so lstat-then-act is race-free enough.
  */
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 
@@ -30,7 +30,9 @@ export function cleanComponents(name: string): string[] {
  * the last one only when `followFinal`. Returns components relative to the root; components past
  * the first missing one are kept literally.
  */
-export async function resolveInRoot(root: string, parts: string[], followFinal: boolean): Promise<string[]> {
+// Synchronous lstat/readlink: extraction resolves every entry's parents, and per-call thread-pool
+// round trips dominated the unpack time of a many-file layer.
+export function resolveInRoot(root: string, parts: string[], followFinal: boolean): string[] {
   const resolved: string[] = [];
   const queue = [...parts];
   let links = 0;
@@ -50,7 +52,7 @@ export async function resolveInRoot(root: string, parts: string[], followFinal: 
     const candidate = join(root, ...resolved, part);
     let isLink = false;
     try {
-      isLink = (await lstat(candidate)).isSymbolicLink();
+      isLink = lstatSync(candidate).isSymbolicLink();
     } catch (err) {
       const code = errnoCode(err);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
@@ -61,7 +63,7 @@ export async function resolveInRoot(root: string, parts: string[], followFinal: 
       continue;
     }
     if (++links > MAX_LINKS) throw new TsbuildError('LAYER', `too many levels of symbolic links resolving ${parts.join('/')}`);
-    const target = await readlink(candidate);
+    const target = readlinkSync(candidate);
     if (target.startsWith('/')) resolved.length = 0;
     queue.unshift(...target.split('/'));
   }
