@@ -102,18 +102,21 @@ export const transferCommands: Record<string, Command> = {
   load: command('Load images from an OCI or docker archive', 'load [-i FILE]', [{ name: 'input', short: 'i', kind: 'string', help: 'archive path (default stdin)' }], async (args, io) => {
     const s = await store(args, io);
     const file = flagString(args, 'input');
-    const loaded = await importArchive(s, file !== undefined ? createReadStream(file) : io.stdin, { signal: io.signal });
-    for (const l of loaded) {
-      if (l.name === undefined) {
-        io.stdout.write(`Loaded image ID: ${l.manifest}\n`);
-        continue;
+    // A GC lease: a concurrent prune must not collect blobs loaded but not yet tagged.
+    await s.withLease(async () => {
+      const loaded = await importArchive(s, file !== undefined ? createReadStream(file) : io.stdin, { signal: io.signal });
+      for (const l of loaded) {
+        if (l.name === undefined) {
+          io.stdout.write(`Loaded image ID: ${l.manifest}\n`);
+          continue;
+        }
+        // Archives carry names as written (familiar or not); the store keeps them normalised.
+        const bytes = await s.blobs.readBytes(l.manifest, { maxSize: 4 << 20 });
+        const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? MediaType.OciManifest;
+        await s.tags.set(parseReference(l.name).toString(), { mediaType, digest: l.manifest, size: bytes.length });
+        io.stdout.write(`Loaded image: ${l.name}\n`);
       }
-      // Archives carry names as written (familiar or not); the store keeps them normalised.
-      const bytes = await s.blobs.readBytes(l.manifest, { maxSize: 4 << 20 });
-      const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? MediaType.OciManifest;
-      await s.tags.set(parseReference(l.name).toString(), { mediaType, digest: l.manifest, size: bytes.length });
-      io.stdout.write(`Loaded image: ${l.name}\n`);
-    }
+    }, { signal: io.signal });
     return 0;
   }),
   pull: command('Pull an image from a registry', 'pull [--platform P] [--progress MODE] IMAGE', [
