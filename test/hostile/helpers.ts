@@ -9,6 +9,9 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { seeded } from '../support/seeded.js';
+
+export { seeded };
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const CLI = process.env.TSBUILD_TEST_CLI ?? join(REPO, 'bin', 'tsbuild');
@@ -54,17 +57,6 @@ export async function cliOk(root: string, args: string[]): Promise<CliResult> {
   return r;
 }
 
-/** Mulberry32: small, seeded, reproducible. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `tsbuild-${prefix}-`));

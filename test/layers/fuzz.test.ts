@@ -13,18 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractLayer } from '../../src/layers/extract.js';
 import { TsbuildError } from '../../src/util/errors.js';
 import { cleanup, describeTree, makeTar, makeTree, tempDir } from './fixtures.js';
+import { seeded as prng } from '../support/seeded.js';
 
-/** mulberry32: small, fast, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LONG = `${'d'.repeat(70)}/${'n'.repeat(90)}/file`;
 

@@ -9,18 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { planBuild } from '../../src/builder/plan.js';
 import { checkDockerfile, DockerfileError, dumpBuildkit, expandWord, expandWords, parseDockerfile, type Dockerfile, type Instruction } from '../../src/parser/index.js';
 import { TsbuildError } from '../../src/util/errors.js';
+import { seeded as rng } from '../support/seeded.js';
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const conformance = join(import.meta.dirname, '../../../shared/conformance/buildkit-parser/frontend/dockerfile/parser/testfiles');
 const realworld = join(import.meta.dirname, 'realworld');
