@@ -53,7 +53,7 @@ for w in $ONLY; do case "$w" in
     hf push "bash $BENCH_DIR/registry.sh restart && rm -rf $TSBUILD_ROOT/cache/compressed" 0 \
       "$TSBUILD push bench/bigrun:ts $REGISTRY/bench/bigrun:ts" \
       "$DOCKER push -q $REGISTRY/bench/bigrun:bk" \
-      "$BUILDAH push -q --tls-verify=false bench/bigrun:ba docker://$REGISTRY/bench/bigrun:ba"
+      "buildah push -q --tls-verify=false bench/bigrun:ba docker://$REGISTRY/bench/bigrun:ba"
     ;;
   pull)
     # One image (pushed by tsbuild), pulled and extracted by each tool into an empty local state.
