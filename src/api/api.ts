@@ -6,14 +6,14 @@
 import { build as runBuild, type BuildRequest, type BuildResult } from '../builder/execute.js';
 import { parsePlatform } from '../builder/plan-platform.js';
 import type { BuildEvent } from '../builder/events.js';
-import { MediaType, type Digest, type Manifest, type Platform } from '../image/index.js';
+import { MediaType, type Digest, type Platform } from '../image/index.js';
 import { parseReference } from '../image/reference.js';
-import { compressLayer } from '../layers/index.js';
-import { DockerConfigAuth, RegistryClient, pullImage, pushImage, type AuthProvider, type TransferEvent } from '../registry/index.js';
+import { DockerConfigAuth, RegistryClient, pullImage, type AuthProvider, type TransferEvent } from '../registry/index.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/index.js';
 import { AbortError, isTsbuildError } from '../util/errors.js';
 import { imageHistory, inspectImage, listImages, type HistoryEntry, type ImageInspect, type ImageSummary } from './inspect.js';
-import { loadImage, resolveLocal } from './local.js';
+import { resolveLocal } from './local.js';
+import { pushLocalImage } from './push.js';
 
 export interface StoreOptions {
   /** Store root directory (default `$TSBUILD_ROOT`, else `/var/lib/tsbuild` as root or `$XDG_DATA_HOME/tsbuild`). */
@@ -92,19 +92,11 @@ export async function push(source: string, options: PushOptions = {}): Promise<{
 
 async function pushLocal(source: string, options: PushOptions): Promise<{ reference: string; digest: Digest; size: number }> {
   const store = await openStoreFor(options);
-  const signal = options.signal;
   const local = await resolveLocal(store, source);
-  const { manifest } = await loadImage(store, local.digest);
-  // Built layers are stored as plain tars (compression is lazy): gzip them now; the mapping is cached.
-  const layers = await Promise.all(manifest.layers.map((l) => (l.mediaType === MediaType.OciLayer ? compressLayer(store, l.digest, { format: 'gzip', ...(signal !== undefined ? { signal } : {}) }) : Promise.resolve(l))));
-  const pushed: Manifest = { ...manifest, layers };
-  const bytes = Buffer.from(JSON.stringify(pushed));
-  const dest = parseReference(options.destination ?? local.name);
-  const result = await pushImage(client(options), store.blobs, dest, { manifestBytes: bytes, manifestMediaType: pushed.mediaType ?? MediaType.OciManifest, manifest: pushed }, {
-    ...(signal !== undefined ? { signal } : {}),
+  return pushLocalImage(store, client(options), source, options.destination ?? local.name, {
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
     ...(options.onEvent !== undefined ? { onProgress: options.onEvent } : {}),
   });
-  return { reference: dest.toString(), digest: result.digest, size: bytes.length };
 }
 
 /** docker's `image inspect` shape (Id, RepoTags, Config, RootFS, …) plus the manifest. */

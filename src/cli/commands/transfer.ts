@@ -2,78 +2,49 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { parsePlatform } from '../../builder/plan-platform.js';
-import { MediaType, type Descriptor, type Digest, type Manifest } from '../../image/index.js';
+import { MediaType, type Descriptor, type Digest } from '../../image/index.js';
 import { parseReference } from '../../image/reference.js';
-import { compressLayer, exportDockerArchive, exportOciArchive, importArchive } from '../../layers/index.js';
+import { exportDockerArchive, exportOciArchive, importArchive } from '../../layers/index.js';
+import { pushLocalImage, type PushLocalOptions } from '../../api/push.js';
 import { ensureSnapshots } from '../../builder/base.js';
 import {
   login,
   logout,
   parseProgressMode,
   pullImage,
-  pushImage,
   transferProgress,
-  uploadBlob,
   type ProgressMode,
   type RegistryClient,
-  type TransferEvent,
 } from '../../registry/index.js';
-import { limit } from '../../util/limit.js';
 import type { Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
 import { flagBool, flagString } from '../args.js';
-import { command, loadImage, registryClient, resolveLocal, store, type CliIO, type Command } from './shared.js';
+import { command, registryClient, resolveLocal, store, type CliIO, type Command } from './shared.js';
 
-export interface PushRefOptions {
-  /** How built (uncompressed) layers go up; already-compressed (pulled) layers are sent as they are. */
-  compression?: 'gzip' | 'zstd' | 'uncompressed';
-  level?: number;
+export interface PushRefOptions extends Pick<PushLocalOptions, 'compression' | 'level' | 'concurrency'> {
   progress?: ProgressMode;
-  /** Parallel compress+upload of layers (default 3). */
-  concurrency?: number;
 }
 
 const COMPRESSIONS = ['gzip', 'zstd', 'uncompressed'] as const;
 
 const PROGRESS_FLAG = { name: 'progress', kind: 'string', help: 'auto, plain, json, tty or quiet', default: 'auto' } as const;
 
-/**
- * Push a local image to `dest`, printing docker's `DEST: digest: sha256:… size: N` on stdout.
- * Each layer is compressed (once: the result is cached in the store) and uploaded as soon as it
- * is ready, so compression of one layer overlaps the upload of another.
- */
-export function pushRef(s: Store, client: RegistryClient, src: string, dest: string, io: CliIO, options: PushRefOptions = {}): Promise<Digest> {
-  // The lease keeps a concurrent prune from collecting the compressed blobs made here.
-  return s.withLease(() => pushLeased(s, client, src, dest, io, options), { signal: io.signal });
-}
-
-async function pushLeased(s: Store, client: RegistryClient, src: string, dest: string, io: CliIO, options: PushRefOptions): Promise<Digest> {
-  const local = await resolveLocal(s, src);
+/** Push a local image to `dest` (src/api/push.ts), printing docker's `DEST: digest: sha256:… size: N`. */
+export async function pushRef(s: Store, client: RegistryClient, src: string, dest: string, io: CliIO, options: PushRefOptions = {}): Promise<Digest> {
   const ref = parseReference(dest);
-  const { manifest } = await loadImage(s, local.digest);
-  const format = options.compression === 'uncompressed' ? 'none' : (options.compression ?? 'gzip');
   const progress = await transferProgress(options.progress ?? 'quiet', 'push', io.stdout);
   try {
     if (options.progress === 'plain') io.stdout.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
-    const uo = { signal: io.signal, onProgress: (e: TransferEvent) => progress.onProgress(e) };
-    const run = limit(options.concurrency ?? 3);
-    const known: Descriptor[] = [];
-    const layers = await Promise.all(
-      manifest.layers.map((l) =>
-        run(async () => {
-          const d = l.mediaType === MediaType.OciLayer ? await compressLayer(s, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), signal: io.signal }) : l;
-          known.push(d);
-          progress.setLayers(known, manifest.layers.length);
-          await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => uploadBlob(client, ref.registry, ref.repository, d, s.blobs, uo));
-          return d;
-        }),
-      ),
-    );
-    const pushed: Manifest = { ...manifest, layers };
-    const bytes = Buffer.from(JSON.stringify(pushed));
-    const result = await pushImage(client, s.blobs, ref, { manifestBytes: bytes, manifestMediaType: pushed.mediaType ?? MediaType.OciManifest, manifest: pushed }, uo);
+    const result = await pushLocalImage(s, client, src, dest, {
+      ...(options.compression !== undefined ? { compression: options.compression } : {}),
+      ...(options.level !== undefined ? { level: options.level } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      signal: io.signal,
+      onProgress: (e) => progress.onProgress(e),
+      onLayerReady: (ready, total) => progress.setLayers(ready, total),
+    });
     progress.finish();
-    io.stdout.write(`${ref.familiar()}: digest: ${result.digest} size: ${bytes.length}\n`);
+    io.stdout.write(`${ref.familiar()}: digest: ${result.digest} size: ${result.size}\n`);
     return result.digest;
   } finally {
     progress.finish();

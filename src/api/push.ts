@@ -1,0 +1,64 @@
+/**
+ * Pushing a local image: the one implementation behind `tsbuild push`, `build --push` and the
+ * library's `push()`. Each built (uncompressed) layer is compressed once — the result is cached in
+ * the store — and uploaded as soon as it is ready, so compressing one layer overlaps uploading
+ * another; config and manifest go last. A GC lease keeps a concurrent prune away from the
+ * compressed blobs made here.
+ */
+import { MediaType, type Descriptor, type Digest, type Manifest } from '../image/index.js';
+import { parseReference } from '../image/reference.js';
+import { compressLayer } from '../layers/index.js';
+import { pushImage, uploadBlob, type RegistryClient, type TransferEvent } from '../registry/index.js';
+import type { Store } from '../store/index.js';
+import { limit } from '../util/limit.js';
+import { loadImage, resolveLocal } from './local.js';
+
+export interface PushLocalOptions {
+  /** How built (uncompressed) layers go up; already-compressed (pulled) layers are sent as they are. */
+  compression?: 'gzip' | 'zstd' | 'uncompressed';
+  level?: number;
+  /** Layers compressed and uploaded at once (default 3). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (e: TransferEvent) => void;
+  /** Called as each layer's pushed descriptor is known (for progress displays). */
+  onLayerReady?: (ready: Descriptor[], total: number) => void;
+}
+
+export interface PushLocalResult {
+  reference: string;
+  digest: Digest;
+  /** Size of the manifest as pushed. */
+  size: number;
+}
+
+export function pushLocalImage(store: Store, client: RegistryClient, source: string, destination: string, options: PushLocalOptions = {}): Promise<PushLocalResult> {
+  const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
+  return store.withLease(() => pushLeased(store, client, source, destination, options), signalOpt);
+}
+
+async function pushLeased(store: Store, client: RegistryClient, source: string, destination: string, options: PushLocalOptions): Promise<PushLocalResult> {
+  const local = await resolveLocal(store, source);
+  const ref = parseReference(destination);
+  const { manifest } = await loadImage(store, local.digest);
+  const format = options.compression === 'uncompressed' ? 'none' : (options.compression ?? 'gzip');
+  const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
+  const uo = { ...signalOpt, ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}) };
+  const run = limit(options.concurrency ?? 3);
+  const ready: Descriptor[] = [];
+  const layers = await Promise.all(
+    manifest.layers.map((l) =>
+      run(async () => {
+        const d = l.mediaType === MediaType.OciLayer ? await compressLayer(store, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), ...signalOpt }) : l;
+        ready.push(d);
+        options.onLayerReady?.(ready, manifest.layers.length);
+        await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => uploadBlob(client, ref.registry, ref.repository, d, store.blobs, uo));
+        return d;
+      }),
+    ),
+  );
+  const pushed: Manifest = { ...manifest, layers };
+  const bytes = Buffer.from(JSON.stringify(pushed));
+  const result = await pushImage(client, store.blobs, ref, { manifestBytes: bytes, manifestMediaType: pushed.mediaType ?? MediaType.OciManifest, manifest: pushed }, uo);
+  return { reference: ref.toString(), digest: result.digest, size: bytes.length };
+}
