@@ -151,6 +151,8 @@ describe('signals mid-RUN through the CLI', () => {
       expect(await waitFor(() => STARTED.test(run.stderr()), 20_000)).toBe(true);
       const live = liveRun();
       expect(stillAlive(live.launcher)).toBe(true);
+      // `echo step-started` runs before `sleep` is exec'd: wait for it rather than race it.
+      expect(await waitFor(() => processesWith('sleep', m).length === 1, 10_000)).toBe(true);
       expect(processesWith('sleep', m)).toHaveLength(1);
       if (group) process.kill(-(run.child.pid ?? 0), sig);
       else run.child.kill(sig);
