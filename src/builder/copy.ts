@@ -6,9 +6,9 @@
  */
 import { chmodSync, chownSync, constants, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { isOverlayXattr } from '../layers/index.js';
+import { readXattrs } from '../layers/index.js';
 import { mknod } from '../layers/nodes.js';
-import { getXattr, listXattrs, setXattr } from '../util/xattr.js';
+import { setXattr } from '../util/xattr.js';
 import { cooperative } from '../util/cooperate.js';
 import { TsbuildError } from '../util/errors.js';
 import type { RootfsView } from './rootfs.js';
@@ -200,16 +200,13 @@ function modeFor(spec: ChmodSpec | undefined, item: CopyItem): number {
  */
 function copyXattrs(from: string, to: string): void {
   if (from === '') return;
-  let names: string[];
+  let attrs: Map<string, Buffer>;
   try {
-    names = listXattrs(from);
+    attrs = readXattrs(from);
   } catch {
     return;
   }
-  for (const name of names) {
-    if (isOverlayXattr(name)) continue;
-    const value = getXattr(from, name);
-    if (value === undefined) continue;
+  for (const [name, value] of attrs) {
     try {
       setXattr(to, name, value);
     } catch {

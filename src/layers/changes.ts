@@ -73,7 +73,8 @@ export function byteCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-function readXattrs(path: string): Map<string, Buffer> {
+/** A node's extended attributes, sorted by name, without overlay's own bookkeeping. */
+export function readXattrs(path: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const name of listXattrs(path).sort()) {
     if (isOverlayXattr(name)) continue;

@@ -1,4 +1,4 @@
-export { upperDirChanges, existsBelow, isOverlayXattr, type Change } from './changes.js';
+export { upperDirChanges, existsBelow, isOverlayXattr, readXattrs, type Change } from './changes.js';
 export { changesToTar, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, type TarOptions } from './tarball.js';
 export { commitLayer } from './commit.js';
 export { extractLayer, type ExtractLimits, type ExtractOptions } from './extract.js';

@@ -9,20 +9,9 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { getXattr, listXattrs } from '../util/xattr.js';
-import { byteCompare, isOverlayXattr, type Change } from './changes.js';
+import { byteCompare, readXattrs, type Change } from './changes.js';
 
 type Entry = Extract<Change, { kind: 'entry' }>;
-
-function readXattrs(path: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const name of listXattrs(path).sort()) {
-    if (isOverlayXattr(name)) continue;
-    const value = getXattr(path, name);
-    if (value !== undefined) out.set(name, value);
-  }
-  return out;
-}
 
 function sameXattrs(a: Map<string, Buffer>, b: Map<string, Buffer>): boolean {
   if (a.size !== b.size) return false;
