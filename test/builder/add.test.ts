@@ -6,37 +6,24 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.js';
 import { describeTree, flattenImage, type TreeNode } from '../differential/helpers.js';
 import { makeTar } from '../layers/fixtures.js';
-import { buildBusybox, makeContext, newStore, runBuild, tempDir } from './helpers.js';
+import { useBusyboxStore, makeContext, runBuild, tempDir } from './helpers.js';
 
-let store: Store;
-const cleanup: string[] = [];
-
-beforeAll(async () => {
-  const s = await newStore();
-  store = s.store;
-  cleanup.push(s.root);
-  await buildBusybox(store);
-});
-
-afterAll(async () => {
-  for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
-});
+const fx = useBusyboxStore();
 
 async function build(dockerfile: string, prepare?: (ctx: string) => Promise<void>, tags?: string[]): Promise<{ tree: Map<string, TreeNode>; root: string; events: { type: string }[] }> {
   const ctx = await makeContext({ Dockerfile: dockerfile });
-  cleanup.push(ctx);
+  fx.cleanup.push(ctx);
   await prepare?.(ctx);
-  const { result, events } = await runBuild(store, { contextDir: ctx, ...(tags !== undefined ? { tags } : {}) });
+  const { result, events } = await runBuild(fx.store, { contextDir: ctx, ...(tags !== undefined ? { tags } : {}) });
   const root = await tempDir('flat');
-  cleanup.push(root);
-  await flattenImage(store, result.manifestDigest, root);
+  fx.cleanup.push(root);
+  await flattenImage(fx.store, result.manifestDigest, root);
   return { tree: await describeTree(root), root, events };
 }
 
@@ -47,7 +34,7 @@ async function buildError(dockerfile: string, prepare?: (ctx: string) => Promise
 /** A tar of p/{hello.txt, sub/deep.txt} owned 123:456, in every compression, misleadingly named. */
 async function archives(ctx: string): Promise<void> {
   const payload = join(ctx, '..', `${ctx.split('/').pop() ?? ''}-payload`);
-  cleanup.push(payload);
+  fx.cleanup.push(payload);
   await mkdir(join(payload, 'sub'), { recursive: true });
   await writeFile(join(payload, 'hello.txt'), 'hello\n');
   await writeFile(join(payload, 'sub', 'deep.txt'), 'deep\n');
@@ -84,7 +71,7 @@ describe('ADD of local archives', () => {
 
   it('node-tar CVE-2021-32804 / CVE-2019-14271-class: absolute and `..` entries stay inside the destination', async () => {
     const outside = await tempDir('outside');
-    cleanup.push(outside);
+    fx.cleanup.push(outside);
     const { tree } = await build('FROM busybox:local\nADD evil.tar /h/\n', async (ctx) => {
       await writeFile(join(ctx, 'evil.tar'), makeTar([
         { name: `${outside}/abs.txt`, data: 'abs' },
@@ -101,7 +88,7 @@ describe('ADD of local archives', () => {
 
   it('symlink-escape class (node-tar CVE-2021-37701): writes through a planted symlink stay inside', async () => {
     const outside = await tempDir('outside');
-    cleanup.push(outside);
+    fx.cleanup.push(outside);
     const { tree } = await build('FROM busybox:local\nADD evil.tar /s/\n', async (ctx) => {
       await writeFile(join(ctx, 'evil.tar'), makeTar([
         { name: 'root', type: 'symlink', linkname: '/' },
@@ -124,7 +111,7 @@ describe('ADD of hostile archives that cannot be contained', () => {
     });
     expect(err.message).toContain('cannot unpack evil.tar (tar archive)');
     expect(err.message).toContain('target missing');
-    expect(await readdir(store.tmpDir)).toEqual([]); // staging and unpack dirs removed
+    expect(await readdir(fx.store.tmpDir)).toEqual([]); // staging and unpack dirs removed
   });
 });
 
@@ -178,7 +165,7 @@ describe('ADD of URLs', () => {
     const bad = `sha256:${'0'.repeat(64)}`;
     const err = await buildError(`FROM busybox:local\nADD --checksum=${bad} ${base}/files/data.bin /c\n`, undefined, ['docker.io/library/bad:1']);
     expect(err.message).toBe(`ADD ${base}/files/data.bin: checksum mismatch: expected ${bad}, got ${good}`);
-    expect(await store.tags.get('docker.io/library/bad:1')).toBeUndefined();
+    expect(await fx.store.tags.get('docker.io/library/bad:1')).toBeUndefined();
   });
 
   it('refuses more than 10 redirects, credentials, git sources and a --checksum on a local source', async () => {

@@ -2,32 +2,19 @@
  * End-to-end builds through the real sandbox (namespaces + overlayfs) into a real store:
  * a FROM scratch busybox image made from Debian's busybox-static, then images built on it.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.js';
+import { describe, expect, it } from 'vitest';
 import { isTsbuildError } from '../../src/util/errors.js';
-import { buildBusybox, imageOf, makeContext, mountsSnapshot, newStore, readInImage, runBuild } from './helpers.js';
+import { useBusyboxStore, imageOf, makeContext, mountsSnapshot, readInImage, runBuild } from './helpers.js';
 
-let store: Store;
-let root: string;
-const cleanup: string[] = [];
-
-beforeAll(async () => {
-  ({ store, root } = await newStore());
-  cleanup.push(root);
-  await buildBusybox(store);
-});
-
-afterAll(async () => {
-  for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
-});
+const fx = useBusyboxStore();
 
 describe('busybox base image built FROM scratch', () => {
   it('has the binary, applet links, passwd and BuildKit-style config', async () => {
-    const desc = await store.tags.get('docker.io/library/busybox:local');
+    const desc = await fx.store.tags.get('docker.io/library/busybox:local');
     expect(desc).toBeDefined();
-    const { config, view } = await imageOf(store, desc?.digest ?? '');
+    const { config, view } = await imageOf(fx.store, desc?.digest ?? '');
     const sh = await view.resolve('/bin/sh', false);
     expect(sh.entry?.stat.isSymbolicLink()).toBe(true);
     expect(await readInImage(view, '/etc/passwd')).toContain('app:x:1000:1000');
@@ -51,9 +38,9 @@ describe('builds on the busybox base', () => {
       Dockerfile: 'FROM busybox:local AS build\nWORKDIR /src\nCOPY greet.sh .\nRUN sh greet.sh > out.txt\n\nFROM busybox:local\nCOPY --from=build /src/out.txt /srv/\nUSER app\nCMD ["cat", "/srv/out.txt"]\n',
       'greet.sh': 'echo "hello $(id -u)"\n',
     });
-    cleanup.push(ctx);
-    const { result, events } = await runBuild(store, { contextDir: ctx, tags: ['docker.io/library/hello:v1'] });
-    const { config, view } = await imageOf(store, result.manifestDigest);
+    fx.cleanup.push(ctx);
+    const { result, events } = await runBuild(fx.store, { contextDir: ctx, tags: ['docker.io/library/hello:v1'] });
+    const { config, view } = await imageOf(fx.store, result.manifestDigest);
     expect(await readInImage(view, '/srv/out.txt')).toBe('hello 0\n');
     expect(config.config?.User).toBe('app');
     expect(events.filter((e) => e.type === 'step-start').map((e) => (e.type === 'step-start' ? `${e.stage} ${e.index}/${e.total}` : ''))).toEqual([
@@ -63,27 +50,27 @@ describe('builds on the busybox base', () => {
 
   it('reuses the cache on a rebuild and explains a miss after an edit', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n', 'a.txt': 'one\n' });
-    cleanup.push(ctx);
-    const first = await runBuild(store, { contextDir: ctx });
-    const second = await runBuild(store, { contextDir: ctx });
+    fx.cleanup.push(ctx);
+    const first = await runBuild(fx.store, { contextDir: ctx });
+    const second = await runBuild(fx.store, { contextDir: ctx });
     expect(second.events.filter((e) => e.type === 'step-cached')).toHaveLength(2);
     expect(second.result.manifestDigest).not.toBe('');
     expect(second.result.config.rootfs.diff_ids).toEqual(first.result.config.rootfs.diff_ids);
     await writeFile(join(ctx, 'a.txt'), 'two\n');
-    const third = await runBuild(store, { contextDir: ctx });
+    const third = await runBuild(fx.store, { contextDir: ctx });
     const miss = third.events.find((e) => e.type === 'step-miss');
     expect(miss?.type === 'step-miss' ? miss.reasons : []).toContain('source files changed');
-    expect(await readInImage((await imageOf(store, third.result.manifestDigest)).view, '/b.txt')).toBe('two\n');
+    expect(await readInImage((await imageOf(fx.store, third.result.manifestDigest)).view, '/b.txt')).toBe('two\n');
   });
 
   it('a changed ignored file misses nothing', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nCOPY . /app/\n', '.dockerignore': 'junk.log\n', 'keep.txt': 'k', 'junk.log': '1' });
-    cleanup.push(ctx);
-    await runBuild(store, { contextDir: ctx });
+    fx.cleanup.push(ctx);
+    await runBuild(fx.store, { contextDir: ctx });
     await writeFile(join(ctx, 'junk.log'), '2');
-    const again = await runBuild(store, { contextDir: ctx });
+    const again = await runBuild(fx.store, { contextDir: ctx });
     expect(again.events.filter((e) => e.type === 'step-cached')).toHaveLength(1);
-    const { view } = await imageOf(store, again.result.manifestDigest);
+    const { view } = await imageOf(fx.store, again.result.manifestDigest);
     expect(await readInImage(view, '/app/keep.txt')).toBe('k');
     expect(await readInImage(view, '/app/junk.log')).toBeUndefined();
   });
@@ -97,9 +84,9 @@ describe('builds on the busybox base', () => {
       'cache/keep.txt': 'keep',
       'src/main.sh': 'echo',
     });
-    cleanup.push(ctx);
-    const { result } = await runBuild(store, { contextDir: ctx });
-    const { view } = await imageOf(store, result.manifestDigest);
+    fx.cleanup.push(ctx);
+    const { result } = await runBuild(fx.store, { contextDir: ctx });
+    const { view } = await imageOf(fx.store, result.manifestDigest);
     expect(await readInImage(view, '/app/src/main.sh')).toBe('echo');
     expect(await readInImage(view, '/app/cache/keep.txt')).toBe('keep');
     expect(await readInImage(view, '/app/cache/a.bin')).toBeUndefined();
@@ -109,8 +96,8 @@ describe('builds on the busybox base', () => {
   it('a failing RUN reports the command and exit code, and leaves no mount behind', async () => {
     const before = await mountsSnapshot();
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nRUN echo doomed && exit 3\n' });
-    cleanup.push(ctx);
-    const err: unknown = await runBuild(store, { contextDir: ctx }).catch((e: unknown) => e);
+    fx.cleanup.push(ctx);
+    const err: unknown = await runBuild(fx.store, { contextDir: ctx }).catch((e: unknown) => e);
     expect(isTsbuildError(err) && err.code).toBe('RUN_FAILED');
     expect((err as Error).message).toBe('process "/bin/sh -c echo doomed && exit 3" did not complete successfully: exit code: 3');
     expect(isTsbuildError(err) ? err.hint : '').toContain('doomed');
@@ -119,8 +106,8 @@ describe('builds on the busybox base', () => {
 
   it('rejects an unknown instruction with its line', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\n\nRUNN echo hi\n' });
-    cleanup.push(ctx);
-    const err = (await runBuild(store, { contextDir: ctx }).catch((e: unknown) => e)) as { code?: string; line?: number; message: string };
+    fx.cleanup.push(ctx);
+    const err = (await runBuild(fx.store, { contextDir: ctx }).catch((e: unknown) => e)) as { code?: string; line?: number; message: string };
     expect(err.code).toBe('DOCKERFILE');
     expect(err.line).toBe(3);
     expect(err.message).toMatch(/unknown instruction: RUNN/i);
@@ -128,8 +115,8 @@ describe('builds on the busybox base', () => {
 
   it('refuses COPY from outside the context', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nCOPY ../etc/passwd /x\n' });
-    cleanup.push(ctx);
-    const err = (await runBuild(store, { contextDir: ctx }).catch((e: unknown) => e)) as { code?: string; message: string };
+    fx.cleanup.push(ctx);
+    const err = (await runBuild(fx.store, { contextDir: ctx }).catch((e: unknown) => e)) as { code?: string; message: string };
     expect(err.code).toBe('CONTEXT');
     expect(err.message).toContain('outside the build context');
   });

@@ -3,45 +3,32 @@
  * store: wildcards, directory contents, trailing slashes, --chown/--chmod (octal and symbolic),
  * --exclude, --parents, symlinks, hard links, special files, refusals with clear errors.
  */
-import { chmod, link, mkdir, rm, symlink } from 'node:fs/promises';
+import { chmod, link, mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.js';
+import { describe, expect, it } from 'vitest';
 import { getXattr, setXattr } from '../../src/util/xattr.js';
 import { describeTree, flattenImage, type TreeNode } from '../differential/helpers.js';
-import { buildBusybox, makeContext, newStore, runBuild, tempDir } from './helpers.js';
+import { useBusyboxStore, makeContext, runBuild, tempDir } from './helpers.js';
 
-let store: Store;
-const cleanup: string[] = [];
-
-beforeAll(async () => {
-  const s = await newStore();
-  store = s.store;
-  cleanup.push(s.root);
-  await buildBusybox(store);
-});
-
-afterAll(async () => {
-  for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
-});
+const fx = useBusyboxStore();
 
 /** Builds `dockerfile` over `files` and returns the flattened rootfs as path → node. */
 async function buildTree(dockerfile: string, files: Record<string, string> = {}, prepare?: (ctx: string) => Promise<void>): Promise<Map<string, TreeNode>> {
   const ctx = await makeContext({ Dockerfile: dockerfile, ...files });
-  cleanup.push(ctx);
+  fx.cleanup.push(ctx);
   await prepare?.(ctx);
-  const { result } = await runBuild(store, { contextDir: ctx });
+  const { result } = await runBuild(fx.store, { contextDir: ctx });
   const dir = await tempDir('flat');
-  cleanup.push(dir);
-  await flattenImage(store, result.manifestDigest, dir);
+  fx.cleanup.push(dir);
+  await flattenImage(fx.store, result.manifestDigest, dir);
   return describeTree(dir);
 }
 
 async function buildError(dockerfile: string, files: Record<string, string> = {}, prepare?: (ctx: string) => Promise<void>): Promise<Error> {
   const ctx = await makeContext({ Dockerfile: dockerfile, ...files });
-  cleanup.push(ctx);
+  fx.cleanup.push(ctx);
   await prepare?.(ctx);
-  return runBuild(store, { contextDir: ctx }).then(() => new Error('build succeeded'), (err: unknown) => err as Error);
+  return runBuild(fx.store, { contextDir: ctx }).then(() => new Error('build succeeded'), (err: unknown) => err as Error);
 }
 
 const FILES = { 'a.txt': 'A', 'b.txt': 'B', 'c.md': 'C', 'dir/x': 'X', 'dir/sub/y': 'Y', 'dir/notes.md': 'N' };
@@ -118,11 +105,11 @@ describe('COPY ownership and modes', () => {
 
   it('WORKDIR below dirs made by COPY --chown keeps their owner; an existing WORKDIR makes an empty layer', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nCOPY --chown=app a.txt /home/app/a.txt\nWORKDIR /home/app/w\nWORKDIR /home/app\n', 'a.txt': 'A' });
-    cleanup.push(ctx);
-    const { result } = await runBuild(store, { contextDir: ctx });
+    fx.cleanup.push(ctx);
+    const { result } = await runBuild(fx.store, { contextDir: ctx });
     const dir = await tempDir('flat');
-    cleanup.push(dir);
-    await flattenImage(store, result.manifestDigest, dir);
+    fx.cleanup.push(dir);
+    await flattenImage(fx.store, result.manifestDigest, dir);
     const t = await describeTree(dir);
     expect(t.get('/home')?.owner).toBe('1000:1000');
     expect(t.get('/home/app')?.owner).toBe('1000:1000');
@@ -188,12 +175,12 @@ describe('COPY links and special files', () => {
 
   it('extended attributes are copied, from the context and between stages', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local AS one\nCOPY x.bin /x.bin\nFROM busybox:local\nCOPY --from=one /x.bin /copied\nCOPY x.bin /direct\n', 'x.bin': 'x' });
-    cleanup.push(ctx);
+    fx.cleanup.push(ctx);
     setXattr(join(ctx, 'x.bin'), 'user.tsbuild.test', 'kept');
-    const { result } = await runBuild(store, { contextDir: ctx });
+    const { result } = await runBuild(fx.store, { contextDir: ctx });
     const dir = await tempDir('flat');
-    cleanup.push(dir);
-    await flattenImage(store, result.manifestDigest, dir);
+    fx.cleanup.push(dir);
+    await flattenImage(fx.store, result.manifestDigest, dir);
     expect(getXattr(join(dir, 'copied'), 'user.tsbuild.test')?.toString()).toBe('kept');
     expect(getXattr(join(dir, 'direct'), 'user.tsbuild.test')?.toString()).toBe('kept');
   });

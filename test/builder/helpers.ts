@@ -1,6 +1,7 @@
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { BuildEvent } from '../../src/builder/events.js';
 import { build, type BuildRequest, type BuildResult } from '../../src/builder/execute.js';
 import { RootfsView } from '../../src/builder/rootfs.js';
@@ -62,4 +63,40 @@ export async function readInImage(view: RootfsView, path: string): Promise<strin
 
 export function mountsSnapshot(): Promise<string> {
   return import('node:fs/promises').then((fs) => fs.readFile('/proc/mounts', 'utf8'));
+}
+
+export interface BusyboxStoreFixture {
+  /** A fresh store holding the busybox base (set in beforeAll). */
+  store: Store;
+  root: string;
+  base: BuildResult;
+  /** Dirs removed after the file's tests. */
+  cleanup: string[];
+  /** A context dir holding `files`, removed after the file's tests. */
+  ctx: (files: Record<string, string>) => Promise<string>;
+}
+
+/**
+ * The common setup of the builder suites: one store per test file with busybox built into it,
+ * and every temp dir the file makes removed afterwards. Fields are filled in beforeAll.
+ */
+export function useBusyboxStore(): BusyboxStoreFixture {
+  const cleanup: string[] = [];
+  const fx = {
+    cleanup,
+    ctx: async (files: Record<string, string>): Promise<string> => {
+      const dir = await makeContext(files);
+      cleanup.push(dir);
+      return dir;
+    },
+  } as BusyboxStoreFixture;
+  beforeAll(async () => {
+    ({ store: fx.store, root: fx.root } = await newStore());
+    fx.cleanup.push(fx.root);
+    fx.base = await buildBusybox(fx.store);
+  });
+  afterAll(async () => {
+    for (const dir of fx.cleanup) await rm(dir, { recursive: true, force: true });
+  });
+  return fx;
 }
