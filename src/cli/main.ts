@@ -126,7 +126,17 @@ export function run(): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, signal: controller.signal }).then(
+  const io = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // A getter: touching process.stdin sets up a stream (~8 ms), and only load and login read it.
+    get stdin(): NodeJS.ReadableStream {
+      return process.stdin;
+    },
+    env: process.env,
+    signal: controller.signal,
+  };
+  main(process.argv.slice(2), io).then(
     (code) => {
       process.exitCode = code;
     },

@@ -1,14 +1,13 @@
 /**
  * Finds the compiled launcher (native/sandbox.c → dist/native/sandbox, built by
- * scripts/build-native.mjs). Looked up, in order: $TSBUILD_SANDBOX_LAUNCHER; next to the compiled
- * module (dist/src/sandbox/*.js → dist/native/sandbox); from the TS sources (src/sandbox/*.ts →
- * dist/native/sandbox, for vitest); <cwd>/dist/native/sandbox.
+ * scripts/build-native.mjs). Looked up, in order: $TSBUILD_SANDBOX_LAUNCHER, then util/native.ts's
+ * nativeDirs() (compiled tree, TS sources under vitest, the bundle, <cwd>/dist/native).
  */
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TsbuildError } from '../util/errors.js';
+import { nativeDirs } from '../util/native.js';
 
 let cached: string | undefined;
 
@@ -16,9 +15,7 @@ export function launcherCandidates(): string[] {
   const fromEnv = process.env.TSBUILD_SANDBOX_LAUNCHER;
   return [
     ...(fromEnv ? [fromEnv] : []),
-    fileURLToPath(new URL('../../native/sandbox', import.meta.url)),
-    fileURLToPath(new URL('../../dist/native/sandbox', import.meta.url)),
-    join(process.cwd(), 'dist/native/sandbox'),
+    ...nativeDirs().map((dir) => join(dir, 'sandbox')),
   ];
 }
 

@@ -126,6 +126,17 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
 
     async putBytes(data, options = {}) {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      // Small in-memory blobs (configs, manifests) are hashed first: a warm build re-puts the same
+      // ones, and a stat plus a utimes is far cheaper than a temp file, an fsync and a rename.
+      const digest = digestFromHash(createHash('sha256').update(bytes));
+      if (options.expected !== undefined && options.expected !== digest) {
+        throw new TsbuildError('STORE', `digest mismatch: expected ${options.expected}, got ${digest}`);
+      }
+      if ((await size(digest)) === bytes.byteLength) {
+        const now = new Date();
+        await utimes(path(digest), now, now).catch(rethrowNoSpace(root, 'writing a blob')); // as put: refresh for prune's grace period
+        return { digest, size: bytes.byteLength };
+      }
       return store.put(Readable.from([bytes]), options);
     },
 

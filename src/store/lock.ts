@@ -1,8 +1,10 @@
 /**
- * Cross-process locks. Node has no flock(2), so `flock(1)` is run on a file descriptor we pass it:
- * the lock belongs to the open file description, which our process keeps after the helper exits.
- * A crashed or SIGKILLed holder releases it by the kernel closing the fd, so there is never a
- * stale lock to break.
+ * Cross-process locks on flock(2). Node has no binding: the fsx addon (native/addon/fsx.c) tries the
+ * lock without blocking, and only when another process holds it do we wait in `flock(1)`, run on a
+ * file descriptor we pass it (a spawn costs ~5 ms, too much for every uncontended lock on a warm
+ * build, fine for a real wait; the wait stays abortable and off the event loop). Either way the lock
+ * belongs to our open file description, so a crashed or SIGKILLed holder releases it by the kernel
+ * closing the fd: there is never a stale lock to break.
  *
  * Two kinds: the store lock (exclusive, short critical sections) and the GC lease lock on
  * `<root>/gc.lock`: builds hold it shared for their whole run, prune takes it exclusive, so prune
@@ -10,15 +12,38 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { AbortError, TsbuildError } from '../util/errors.js';
+import { loadFsx } from '../util/native.js';
 
 export type LockMode = 'exclusive' | 'shared';
 
 const held = new AsyncLocalStorage<Map<string, LockMode>>();
+/**
+ * Strong references to the open lock files. Node closes a FileHandle that becomes unreachable
+ * (garbage collection), which would silently drop the lock while `fn` still runs — possible when
+ * nothing else keeps the awaiting frames alive (e.g. a holder parked on a promise).
+ */
+const holding = new Set<FileHandle>();
 
 async function acquire(fd: number, mode: LockMode, signal: AbortSignal | undefined): Promise<void> {
   signal?.throwIfAborted();
+  if (tryLock(fd, mode)) return;
+  await waitForLock(fd, mode, signal);
+}
+
+/** true when taken at once; false when contended or when the addon is not built. */
+function tryLock(fd: number, mode: LockMode): boolean {
+  const fsx = loadFsx();
+  if (fsx === undefined) return false;
+  try {
+    return fsx.flock(fd, mode === 'exclusive');
+  } catch (err) {
+    throw new TsbuildError('STORE', `store lock failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+async function waitForLock(fd: number, mode: LockMode, signal: AbortSignal | undefined): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = spawn('flock', [`--${mode}`, '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
     let stderr = '';
@@ -48,10 +73,12 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, si
     throw new TsbuildError('STORE', `cannot take ${lockPath} exclusively while this task holds it shared`, { hint: 'do not prune from inside a build' });
   }
   const fh = await open(lockPath, 'a');
+  holding.add(fh);
   try {
     await acquire(fh.fd, mode, signal);
     return await held.run(new Map([...(current ?? []), [lockPath, mode]]), fn);
   } finally {
+    holding.delete(fh);
     await fh.close(); // releases the flock
   }
 }

@@ -1,0 +1,36 @@
+/**
+ * Where the compiled native helpers live (dist/native/, built by scripts/build-native.mjs), seen
+ * from wherever this module runs: the compiled tree (dist/src/util → dist/native), the TS sources
+ * under vitest (src/util → dist/native), the single-file bundle (dist/tsbuild.mjs → dist/native),
+ * or a checkout's working directory.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export function nativeDirs(): string[] {
+  return [
+    fileURLToPath(new URL('../../native/', import.meta.url)),
+    fileURLToPath(new URL('../../dist/native/', import.meta.url)),
+    fileURLToPath(new URL('./native/', import.meta.url)),
+    join(process.cwd(), 'dist/native/'),
+  ];
+}
+
+/** The fsx addon (flock, mknod), or undefined when it was not built: callers fall back to spawning flock(1)/mknod(1). */
+export interface Fsx {
+  /** Non-blocking: true when taken, false when another open file description holds it. */
+  flock(fd: number, exclusive: boolean): boolean;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+}
+
+let fsx: Fsx | null | undefined;
+
+export function loadFsx(): Fsx | undefined {
+  if (fsx === undefined) {
+    const path = nativeDirs().map((d) => join(d, 'fsx.node')).find((p) => existsSync(p));
+    fsx = path === undefined ? null : (createRequire(import.meta.url)(path) as Fsx);
+  }
+  return fsx ?? undefined;
+}
