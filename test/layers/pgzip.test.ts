@@ -50,6 +50,22 @@ describe('parallelGzip', () => {
     }
   });
 
+  it('frames incompressible blocks as stored deflate blocks between deflated ones (also a stored last block, and empty input at level 0)', async () => {
+    const text = Buffer.from('some text that compresses well\n'.repeat(10_000));
+    // text, random (stored), text, random last (stored with BFINAL): each 200 KiB+, blocks of 64 KiB.
+    const data = Buffer.concat([text.subarray(0, 200_000), randomBytes(300_000), text.subarray(0, 250_000), randomBytes(333_333)]);
+    const gz = await pgz(data, { blockSize: 64 * 1024 });
+    expect(gunzipSync(gz).equals(data)).toBe(true);
+    // Stored random parts cost their size plus 5 bytes per 64 KiB; the text still shrinks.
+    expect(gz.length).toBeLessThan(300_000 + 333_333 + 20_000);
+    const file = join(dir, 'mixed.gz');
+    writeFileSync(file, gz);
+    execFileSync('gzip', ['-t', file]);
+    for (const level of [0, 6]) expect(gunzipSync(await pgz(Buffer.alloc(0), { level })).length).toBe(0);
+    const all = randomBytes(200_000);
+    expect(gunzipSync(await pgz(all, { level: 0, blockSize: 64 * 1024 })).equals(all)).toBe(true);
+  });
+
   it('primes each block with the previous 32 KiB, staying close to serial gzip in size', async () => {
     // Repetitive data whose repeats straddle block boundaries: without a dictionary each block
     // would restart from scratch.
