@@ -5,7 +5,7 @@
  * screen afterwards (no spinner frames left, cursor visible, the shell prompt back).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,8 @@ const dirs: string[] = [];
 beforeAll(async () => {
   // Compile src → dist. A type error elsewhere in the tree still emits; what matters is that our entry points exist.
   await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO }).catch(() => undefined);
-  expect(existsSync(`${REPO}dist/src/index.js`) && existsSync(`${REPO}dist/src/cli/main.js`)).toBe(true);
+  await run('node', ['scripts/bundle.mjs'], { cwd: REPO });
+  expect(existsSync(`${REPO}dist/src/index.js`) && existsSync(`${REPO}dist/tsbuild.cjs`)).toBe(true);
 }, 300_000);
 afterAll(() => removeAll(dirs));
 
@@ -35,6 +36,26 @@ describe('library API example', () => {
     expect(lines[3]).toMatch(/^image id: sha256:[a-f0-9]{64}$/);
     expect(lines[4]).toBe('tags: example/hello:api  layers: 1  cmd: ["/hello.txt"]');
     expect(lines.slice(5)).toEqual(['history: CMD ["/hello.txt"] (0 bytes)', 'history: COPY hello.txt /hello.txt # buildkit (2048 bytes)']);
+  });
+});
+
+describe('bin/tsbuild start-up', () => {
+  it('compiles the bundle with a V8 code cache it writes after a successful command and rewrites when rejected', async () => {
+    const cache = `${REPO}dist/tsbuild.cjs.cache`;
+    const root = await tempDir('codecache');
+    const images = (): Promise<string> => run(`${REPO}bin/tsbuild`, ['--root', root, 'images']).then((r) => r.stdout);
+    rmSync(cache, { force: true });
+    await run(`${REPO}bin/tsbuild`, ['version']);
+    expect(existsSync(cache)).toBe(false); // version/help never write it: too little code has run
+    const first = await images();
+    expect(first).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID/);
+    const written = readFileSync(cache);
+    expect(written.length).toBeGreaterThan(10_000);
+    expect(await images()).toBe(first); // accepted: used as is, not rewritten
+    expect(readFileSync(cache).equals(written)).toBe(true);
+    writeFileSync(cache, Buffer.alloc(4096, 7)); // garbage (or another Node's cache): rejected, not trusted
+    expect(await images()).toBe(first);
+    expect(readFileSync(cache).length).toBeGreaterThan(10_000);
   });
 });
 

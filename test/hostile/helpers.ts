@@ -26,7 +26,7 @@ export interface CliResult {
 
 /** These suites drive the built CLI: a missing build is a failure to fix, never a reason to skip. */
 export function requireCli(): void {
-  const built = existsSync(CLI) && existsSync(LAUNCHER) && (process.env.TSBUILD_TEST_CLI !== undefined || existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js')));
+  const built = existsSync(CLI) && existsSync(LAUNCHER) && (process.env.TSBUILD_TEST_CLI !== undefined || existsSync(join(REPO, 'dist', 'tsbuild.cjs')));
   if (!built) throw new Error('the tsbuild CLI is not built: run `npm run build` first (`npm test` does)');
 }
 

@@ -14,17 +14,18 @@ const BIN = join(repo, 'bin/tsbuild');
 let root = '';
 const cleanup: string[] = [];
 
-/** Compiles dist/ when it is missing or older than the sandbox and RUN sources this file exercises. */
+/** Compiles dist/ (and the bundle bin/tsbuild loads) when missing or older than the sandbox and RUN sources this file exercises. */
 function ensureDist(): void {
-  const main = join(repo, 'dist/src/cli/main.js');
+  const bundle = join(repo, 'dist/tsbuild.cjs');
   const sources = [join(repo, 'src/builder/step-run.ts'), ...readdirSync(join(repo, 'src/sandbox')).map((f) => join(repo, 'src/sandbox', f))];
-  if (existsSync(main) && sources.every((s) => statSync(s).mtimeMs <= statSync(main).mtimeMs)) return;
+  if (existsSync(bundle) && sources.every((s) => statSync(s).mtimeMs <= statSync(bundle).mtimeMs)) return;
   try {
     execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json')], { stdio: 'ignore' });
   } catch {
-    // type errors elsewhere in the tree still emit JavaScript; main.js must exist below
+    // type errors elsewhere in the tree still emit JavaScript; the bundle is made from it below
   }
-  if (!existsSync(main)) throw new Error('dist/src/cli/main.js missing: run npx tsc -p tsconfig.build.json');
+  execFileSync(process.execPath, [join(repo, 'scripts/bundle.mjs')], { stdio: 'ignore' });
+  if (!existsSync(bundle)) throw new Error('dist/tsbuild.cjs missing: run npm run build');
 }
 
 interface Cli {
