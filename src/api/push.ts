@@ -1,14 +1,15 @@
 /**
  * Pushing a local image: the one implementation behind `tsbuild push`, `build --push` and the
  * library's `push()`. Each built (uncompressed) layer is compressed once — the result is cached in
- * the store — and uploaded as soon as it is ready, so compressing one layer overlaps uploading
- * another; config and manifest go last. A GC lease keeps a concurrent prune away from the
+ * the store — one layer at a time (each compression already uses every core); a large layer is
+ * uploaded while it compresses (registry/upload-live.ts), a small one once ready, so uploads overlap
+ * compression; config and manifest go last. A GC lease keeps a concurrent prune away from the
  * compressed blobs made here.
  */
 import { MediaType, type Descriptor, type Digest, type Manifest } from '../image/index.js';
 import { parseReference } from '../image/reference.js';
 import { compressLayer } from '../layers/index.js';
-import { pushImage, uploadBlob, type RegistryClient, type TransferEvent } from '../registry/index.js';
+import { LiveUpload, pushImage, uploadBlob, type RegistryClient, type TransferEvent } from '../registry/index.js';
 import type { Store } from '../store/index.js';
 import { limit } from '../util/limit.js';
 import { loadImage, resolveLocal } from './local.js';
@@ -32,6 +33,14 @@ export interface PushLocalResult {
   size: number;
 }
 
+/** Layers at least this large (uncompressed) are uploaded while they compress. */
+const LIVE_MIN = 8 * 1024 * 1024;
+
+async function isCompressed(store: Store, diffId: Digest, format: 'gzip' | 'zstd'): Promise<boolean> {
+  const cached = await store.compressed.get(diffId, format);
+  return cached !== undefined && (await store.blobs.has(cached.digest));
+}
+
 export function pushLocalImage(store: Store, client: RegistryClient, source: string, destination: string, options: PushLocalOptions = {}): Promise<PushLocalResult> {
   const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
   return store.withLease(() => pushLeased(store, client, source, destination, options), signalOpt);
@@ -48,15 +57,38 @@ async function pushLeased(store: Store, client: RegistryClient, source: string, 
   // One layer compresses at a time: each already uses both cores (parallel gzip), and several at
   // once only add memory and main-thread contention; uploads still overlap the next compression.
   const compressOne = limit(1);
+  const upload = async (d: Descriptor, stream: LiveUpload | undefined): Promise<Descriptor> => {
+    let ours = false;
+    await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => {
+      ours = true;
+      return stream !== undefined ? stream.finish(d, store.blobs) : uploadBlob(client, ref.registry, ref.repository, d, store.blobs, uo);
+    });
+    if (!ours) stream?.cancel(); // another upload of the same blob was already under way
+    return d;
+  };
   const ready: Descriptor[] = [];
+  const live = new Set<Digest>();
   const layers = await Promise.all(
     manifest.layers.map((l) =>
       run(async () => {
-        const d = l.mediaType === MediaType.OciLayer ? await compressOne(() => compressLayer(store, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), ...signalOpt })) : l;
+        if (l.mediaType !== MediaType.OciLayer) return upload(l, undefined);
+        let stream: LiveUpload | undefined;
+        const d = await compressOne(async () => {
+          // A large layer not yet compressed goes up while it compresses (one streamed PATCH); the
+          // same layer twice in one image, or a small one, is uploaded from the store afterwards.
+          if (format !== 'none' && l.size > LIVE_MIN && !live.has(l.digest) && !(await isCompressed(store, l.digest, format))) {
+            live.add(l.digest);
+            stream = await LiveUpload.start(client, ref.registry, ref.repository, uo);
+          }
+          const tap = stream !== undefined ? stream.write.bind(stream) : undefined;
+          return compressLayer(store, l.digest, { format, ...(options.level !== undefined ? { level: options.level } : {}), ...signalOpt, ...(tap ? { tap } : {}) });
+        }).catch((err: unknown) => {
+          stream?.cancel();
+          throw err;
+        });
         ready.push(d);
         options.onLayerReady?.(ready, manifest.layers.length);
-        await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => uploadBlob(client, ref.registry, ref.repository, d, store.blobs, uo));
-        return d;
+        return upload(d, stream);
       }),
     ),
   );

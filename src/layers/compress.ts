@@ -31,25 +31,39 @@ async function uncompressedSource(store: Store, diffId: Digest, signal?: AbortSi
   throw new TsbuildError('NOT_FOUND', `layer ${diffId} is not in the store (neither uncompressed nor compressed)`);
 }
 
-async function compressOnce(store: Store, diffId: Digest, format: CompressionFormat, level: number | undefined, signal?: AbortSignal): Promise<Descriptor> {
+/** Sees every compressed chunk before it is stored (a live upload); its promise is backpressure. */
+export type CompressedTap = (chunk: Buffer) => Promise<void>;
+
+async function compressOnce(store: Store, diffId: Digest, format: CompressionFormat, level: number | undefined, tap: CompressedTap | undefined, signal?: AbortSignal): Promise<Descriptor> {
   const cached = await store.compressed.get(diffId, format);
   if (cached !== undefined && (await store.blobs.has(cached.digest))) return cached;
   const source = await uncompressedSource(store, diffId, signal);
   const compressor = compressStream(format, level);
-  const out = pipeStreams(source as NodeJS.ReadableStream, compressor, () => undefined);
+  const compressed = pipeStreams(source as NodeJS.ReadableStream, compressor, () => undefined);
+  const out = tap === undefined ? compressed : tapped(compressed as AsyncIterable<Buffer>, tap);
   const { digest, size } = await store.blobs.put(out, signal ? { signal } : {});
   const descriptor: Descriptor = { mediaType: MEDIA[format], digest, size };
   await store.compressed.set(diffId, format, descriptor);
   return descriptor;
 }
 
-/** The descriptor of `diffId` in `format`, compressing (and caching) only if needed. */
+async function* tapped(source: AsyncIterable<Buffer>, tap: CompressedTap): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    await tap(chunk);
+    yield chunk;
+  }
+}
+
+/**
+ * The descriptor of `diffId` in `format`, compressing (and caching) only if needed. `tap` sees the
+ * compressed bytes when this call is the one compressing (not when cached or already in flight).
+ */
 export async function compressLayer(
   store: Store,
   diffId: Digest,
-  options: { format: CompressionFormat | 'none'; level?: number; signal?: AbortSignal },
+  options: { format: CompressionFormat | 'none'; level?: number; signal?: AbortSignal; tap?: CompressedTap },
 ): Promise<Descriptor> {
-  const { format, level, signal } = options;
+  const { format, level, signal, tap } = options;
   if (format === 'none') {
     const size = await store.blobs.size(diffId);
     if (size !== undefined) return { mediaType: MediaType.OciLayer, digest: diffId, size };
@@ -57,5 +71,5 @@ export async function compressLayer(
     const put = await store.blobs.put(source, signal ? { expected: diffId, signal } : { expected: diffId });
     return { mediaType: MediaType.OciLayer, digest: put.digest, size: put.size };
   }
-  return inflight(`${store.root}\0${diffId}\0${format}`, () => compressOnce(store, diffId, format, level, signal));
+  return inflight(`${store.root}\0${diffId}\0${format}`, () => compressOnce(store, diffId, format, level, tap, signal));
 }

@@ -17,6 +17,7 @@ export { resolveManifest, fetchManifest, selectPlatform, MANIFEST_ACCEPT, type R
 export { pullImage, type PullOptions, type PullResult } from './pull.js';
 export { pushImage, type PushImage, type PushOptions } from './push.js';
 export { uploadBlob, type UploadOptions, type UploadOutcome } from './upload.js';
+export { LiveUpload } from './upload-live.js';
 export type { AuthProvider, BlobSink, BlobSource, Credentials, PlatformSpec, RetryOptions, TransferEvent } from './types.js';
 export { MAX_MANIFEST_BYTES } from './types.js';
 export { transferProgress, parseProgressMode, formatSize, type ProgressMode, type TransferAction, type TransferProgress } from './progress.js';

@@ -1,5 +1,4 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { loadUndici } from './undici.js';
@@ -41,6 +40,8 @@ export async function readCertsDir(certsDir: string, host: string): Promise<TlsF
 /** An undici Agent for one registry host: system CAs plus the certs.d CAs, optional client cert. */
 export async function makeAgent(files: TlsFiles, verify: boolean): Promise<Agent> {
   const { Agent } = await loadUndici();
+  // node:tls loaded here, not at start-up: every command would pay ~5 ms for it otherwise.
+  const { rootCertificates } = await import('node:tls');
   return new Agent({
     connect: {
       rejectUnauthorized: verify,

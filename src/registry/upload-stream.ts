@@ -72,12 +72,12 @@ async function refused(ctx: Ctx, res: Dispatcher.ResponseData, failures: Failure
 /**
  * One PATCH streams the whole blob (no per-chunk round trips, the registry writes as it
  * receives). After a dropped connection the registry says how much it kept and the next PATCH
- * streams the rest from there.
+ * streams the rest from there. `startAt`: the session already holds that many bytes.
  */
-export async function putStreamed(ctx: Ctx, firstLoc: string): Promise<void> {
+export async function putStreamed(ctx: Ctx, firstLoc: string, startAt = 0): Promise<void> {
   const { base } = await ctx.client.host(ctx.host, ctx.o.signal);
   let loc = firstLoc;
-  let offset = 0;
+  let offset = startAt;
   const failures = { n: 0 };
   while (offset < ctx.size) {
     const from = offset;

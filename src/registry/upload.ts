@@ -93,7 +93,12 @@ async function startSession(ctx: Ctx): Promise<string | { mounted: true }> {
     }
     await res.body.dump();
   }
-  const res = await ctx.client.send({ host: ctx.host, method: 'POST', path: `/v2/${ctx.repository}/blobs/uploads/`, scopes: [pushScope(ctx.repository)], headers: { 'content-length': '0' }, ...so(ctx) });
+  return openSession(ctx, base);
+}
+
+/** POST: a new upload session's location. */
+export async function openSession(ctx: Pick<Ctx, 'client' | 'host' | 'repository' | 'o' | 'what'>, base: string): Promise<string> {
+  const res = await ctx.client.send({ host: ctx.host, method: 'POST', path: `/v2/${ctx.repository}/blobs/uploads/`, scopes: [pushScope(ctx.repository)], headers: { 'content-length': '0' }, ...(ctx.o.signal ? { signal: ctx.o.signal } : {}) });
   if (res.statusCode !== 202) return RegistryClient.fail(`${ctx.what}: starting upload`, res);
   await res.body.dump();
   return location(res, base, ctx.what);
