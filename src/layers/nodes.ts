@@ -5,18 +5,35 @@ import { readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errnoCode, TsbuildError } from '../util/errors.js';
+import { loadFsx } from '../util/native.js';
 import { setXattr } from '../util/xattr.js';
 import { isOverlayXattr } from './changes.js';
 
 const run = promisify(execFile);
 
-/** mknod(2) via mknod(1): Node has no binding. Devices, fifos and 0/0 whiteouts are rare. */
+const S_IF = { c: 0o020000, b: 0o060000, p: 0o010000 } as const;
+
+/**
+ * mknod(2) through the fsx addon (a whiteout per deleted path adds up: mknod(1) is a process spawn
+ * each), else mknod(1). The addon's call is subject to the umask, so the mode is set after.
+ */
 export async function mknod(path: string, kind: 'c' | 'b' | 'p', mode: number, major = 0, minor = 0): Promise<void> {
+  const fail = (err: unknown): TsbuildError => new TsbuildError('LAYER', `cannot create ${kind === 'p' ? 'fifo' : 'device'} ${path}`, { cause: err, hint: 'device nodes need root' });
+  const fsx = loadFsx();
+  if (fsx !== undefined) {
+    try {
+      fsx.mknod(path, S_IF[kind] | (mode & 0o7777), major, minor);
+      chmodSync(path, mode & 0o7777);
+    } catch (err) {
+      throw fail(err);
+    }
+    return;
+  }
   const args = ['-m', (mode & 0o7777).toString(8), path, kind, ...(kind === 'p' ? [] : [String(major), String(minor)])];
   try {
     await run('mknod', args);
   } catch (err) {
-    throw new TsbuildError('LAYER', `cannot create ${kind === 'p' ? 'fifo' : 'device'} ${path}`, { cause: err, hint: 'device nodes need root' });
+    throw fail(err);
   }
 }
 
