@@ -136,10 +136,11 @@ static void setup_dev(int rootfd) {
   close(dev);
 }
 
-/* BuildKit's `--mount=type=bind,rw`: the step may write, the host source never changes. An
- * overlay with the source as its only lower dir and upper/work in workRoot (cow/<i>/), named by
- * short relative paths so no source path character (':' ',') can confuse the options. */
-static int mount_cow(const char *wr, size_t i, const char *src) {
+/* BuildKit's `--mount=type=bind,rw`, and a stage's rootfs for `bind,from=`: the step may write,
+ * the sources never change. An overlay with the sources as lower dirs and upper/work in workRoot
+ * (cow/<i>/). One lower is named by a short relative symlink so no source path character (':' ',')
+ * can confuse the options; several go through lowerdir+ (one path per call, never split). */
+static int mount_cow(const char *wr, size_t i, const struct sb_mount *mt) {
   char dir[64];
   snprintf(dir, sizeof dir, "cow/%zu", i);
   if (chdir(wr)) die("chdir %s: %m", wr);
@@ -150,18 +151,24 @@ static int mount_cow(const char *wr, size_t i, const char *src) {
     snprintf(path[k], sizeof path[k], "%s/%s", dir, names[k]);
     if (mkdir(path[k], 0755)) die("mkdir %s/%s: %m", wr, path[k]);
   }
-  snprintf(path[2], sizeof path[2], "%s/l", dir);
-  if (symlink(src, path[2])) die("symlink %s: %m", path[2]);
   int fs = fsopen("overlay", FSOPEN_CLOEXEC);
   if (fs < 0) die("overlayfs unavailable: %m");
-  const char *const keys[] = {"lowerdir", "upperdir", "workdir"};
-  const char *const vals[] = {path[2], path[0], path[1]};
-  for (size_t k = 0; k < 3; k++)
-    if (fsconfig(fs, FSCONFIG_SET_STRING, keys[k], vals[k], 0)) die("read-write bind %s: overlay %s: %m", src, keys[k]);
+  if (mt->nsrcs == 1) {
+    snprintf(path[2], sizeof path[2], "%s/l", dir);
+    if (symlink(mt->src, path[2])) die("symlink %s: %m", path[2]);
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", path[2], 0)) die("bind %s: overlay lowerdir: %m", mt->src);
+  } else {
+    for (size_t k = 0; k < mt->nsrcs; k++)
+      if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", mt->srcs[k], 0))
+        die("bind %s: overlay lowerdir+ %s: %m (several lower dirs need Linux 6.8 or later)", mt->tgt, mt->srcs[k]);
+  }
+  const char *const keys[] = {"upperdir", "workdir"};
+  for (size_t k = 0; k < 2; k++)
+    if (fsconfig(fs, FSCONFIG_SET_STRING, keys[k], path[k], 0)) die("bind %s: overlay %s: %m", mt->src, keys[k]);
   if (fsconfig(fs, FSCONFIG_SET_STRING, "source", "overlay", 0) || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
-    die("read-write bind %s: %m", src);
-  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-  if (m < 0) die("read-write bind %s: fsmount: %m", src);
+    die("bind %s: %m", mt->src);
+  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (mt->ro ? MOUNT_ATTR_RDONLY : 0));
+  if (m < 0) die("bind %s: fsmount: %m", mt->src);
   close(fs);
   return m;
 }
@@ -189,10 +196,12 @@ static void setup_mounts(const struct sb_spec *s, const char *wr, int rootfd) {
       if ((m = bind_tree(AT_FDCWD, mt->src)) < 0) die("bind %s: %m", mt->src);
       if (mt->ro) set_attr(m, MOUNT_ATTR_RDONLY, mt->tgt);
     } else if (mt->type == M_COW) {
-      struct stat st;
-      if (stat(mt->src, &st)) die("read-write bind source %s: %m", mt->src);
-      if (!S_ISDIR(st.st_mode)) die("read-write bind source %s: not a directory", mt->src);
-      m = mount_cow(wr, i, mt->src);
+      for (size_t k = 0; k < mt->nsrcs; k++) {
+        struct stat st;
+        if (stat(mt->srcs[k], &st)) die("bind source %s: %m", mt->srcs[k]);
+        if (!S_ISDIR(st.st_mode)) die("bind source %s: not a directory", mt->srcs[k]);
+      }
+      m = mount_cow(wr, i, mt);
     } else {
       char size[48];
       snprintf(size, sizeof size, "size=%llu", mt->size);
