@@ -118,7 +118,7 @@ async function addMount(m: ExpandedMount, i: number, inputs: MountInputs, workRo
     case 'bind': {
       const b = inputs.binds.get(i);
       if (b === undefined) throw new TsbuildError('INTERNAL', `bind mount ${m.target} was not resolved`);
-      out.mounts.push(await bindMount(b.source, m.target, m.readonly, workRoot, i));
+      out.mounts.push(await bindMount(b.source, m.target, m.readonly, workRoot, i, env.signal));
       return;
     }
     case 'secret': {

@@ -169,6 +169,22 @@ describe('bind mount sources in the cache key', () => {
     expect(await readInImage(view, '/v')).toBe('2\n');
   });
 
+  it('a context dir shows what .dockerignore leaves in (ro and rw), and an ignored file never re-runs the step', async () => {
+    const dir = await fx.ctx({
+      Dockerfile: 'FROM busybox:local\nRUN --mount=type=bind,target=/ctx find /ctx | sort > /ro\nRUN --mount=type=bind,target=/ctx,rw find /ctx | sort > /rw\n',
+      '.dockerignore': 'node_modules\n**/*.log\n!keep.log\n',
+      'app.js': 'a', 'keep.log': 'k', 'x.log': 'x', 'node_modules/m/index.js': 'm', 'sub/deep.log': 'd', 'sub/ok.txt': 'o',
+    });
+    const { result } = await runBuild(fx.store, { contextDir: dir });
+    const { view } = await imageOf(fx.store, result.manifestDigest);
+    const want = ['/ctx', '/ctx/.dockerignore', '/ctx/Dockerfile', '/ctx/app.js', '/ctx/keep.log', '/ctx/sub', '/ctx/sub/ok.txt'].join('\n') + '\n';
+    expect(await readInImage(view, '/ro')).toBe(want);
+    expect(await readInImage(view, '/rw')).toBe(want);
+    await writeFile(join(dir, 'x.log'), 'changed');
+    const again = await runBuild(fx.store, { contextDir: dir });
+    expect(runs(again.events).every((r) => r.startsWith('CACHED'))).toBe(true);
+  });
+
   it('a context bind source through a symlink still resolves inside the context', async () => {
     const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=bind,source=link,target=/x cat /x/f\n', 'real/f': 'in-context\n' });
     symlinkSync('../../../../../real', join(dir, 'link'));
