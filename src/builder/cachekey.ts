@@ -16,7 +16,7 @@ export interface CacheInputs {
   content?: string;
   /** Anything else that changes the result (user, workdir, network, mounts). */
   extra?: Record<string, string>;
-  /** RUN bind mounts by target: `where|content identity` of the mounted source. */
+  /** RUN bind mounts (and cache mounts with from=) by target: `where|content identity` of the source. */
   mounts?: Record<string, string>;
   /** RUN bind mounts from the context by target: file -> digest. Not keyed, like `files`. */
   mountFiles?: Record<string, Record<string, string>>;
@@ -72,7 +72,7 @@ export function explainMiss(before: CacheInputs | undefined, now: CacheInputs): 
   return reasons.length > 0 ? reasons : ['cache entry missing (pruned or never stored)'];
 }
 
-/** A bind mount whose source content changed, named by its target, then the files that differ. */
+/** A bind (or seeded cache) mount whose source content changed, named by its target, then the files that differ. */
 function mountReasons(before: CacheInputs, now: CacheInputs): string[] {
   const out: string[] = [];
   const targets = new Set([...Object.keys(before.mounts ?? {}), ...Object.keys(now.mounts ?? {})]);
@@ -81,7 +81,7 @@ function mountReasons(before: CacheInputs, now: CacheInputs): string[] {
     const b = now.mounts?.[target];
     if (a === b || a === undefined || b === undefined) continue; // added/removed mounts show in `mounts`
     const where = (v: string): string => v.slice(0, v.lastIndexOf('|'));
-    out.push(`bind mount ${target} changed: ${where(a) === where(b) ? `content of ${where(b)}` : `${where(a)} -> ${where(b)}`}`);
+    out.push(`mount ${target} changed: ${where(a) === where(b) ? `content of ${where(b)}` : `${where(a)} -> ${where(b)}`}`);
     const fa = before.mountFiles?.[target];
     const fb = now.mountFiles?.[target];
     if (fa !== undefined && fb !== undefined) out.push(...diffNamed('file', new Map(Object.entries(fa)), new Map(Object.entries(fb)), false));

@@ -3,14 +3,14 @@
  * resolved when the step is prepared (they key the cache), then at run time the sandbox mounts,
  * the env a mount adds (secret env=, SSH_AUTH_SOCK) and what to release after the run.
  */
-import { createHash } from 'node:crypto';
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, readFile, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { RunMount } from '../parser/types.js';
 import type { SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
 import { bindMount, resolveBind, type ResolvedBind } from './mount-bind.js';
+import { cacheDir, resolveCacheSeed, type CacheSeed } from './mount-cache.js';
 import { forwardAgent } from './mount-ssh.js';
 import type { StepEnv } from './steps.js';
 
@@ -41,16 +41,23 @@ export function expandMounts(mounts: RunMount[], x: Expander): ExpandedMount[] {
 }
 
 export interface MountInputs {
-  /** Bind mounts by target: `label|digest` (keyed). */
+  /** Bind mounts (and cache mounts with from=) by target: `label|content identity` (keyed). */
   keyed: Record<string, string>;
   /** Bind mounts by target: file -> digest, to name what changed (not keyed). */
   files: Record<string, Record<string, string>>;
   binds: Map<number, ResolvedBind>;
+  /** Cache mounts with from=: their base. */
+  seeds: Map<number, CacheSeed>;
 }
 
 export async function resolveMounts(mounts: ExpandedMount[], env: StepEnv): Promise<MountInputs> {
-  const out: MountInputs = { keyed: {}, files: {}, binds: new Map() };
+  const out: MountInputs = { keyed: {}, files: {}, binds: new Map(), seeds: new Map() };
   for (const [i, m] of mounts.entries()) {
+    if (m.type === 'cache' && m.from !== undefined) {
+      const seed = await resolveCacheSeed(m.from, m.source ?? '/', env);
+      out.seeds.set(i, seed);
+      out.keyed[m.target] = `${seed.label} (the cache base)|${seed.identity}`;
+    }
     if (m.type !== 'bind') continue;
     const b = await resolveBind(m, env);
     out.binds.set(i, b);
@@ -65,22 +72,6 @@ export interface HostMounts {
   /** KEY=VALUE the mounts add to the step's env. */
   env: string[];
   release(): Promise<void>;
-}
-
-/** Serialises `sharing=locked` cache users within this process. */
-const cacheLocks = new Map<string, Promise<void>>();
-
-async function lockCache(dir: string): Promise<() => void> {
-  const prev = cacheLocks.get(dir) ?? Promise.resolve();
-  let unlock = (): void => undefined;
-  const mine = new Promise<void>((resolve) => (unlock = resolve));
-  const chained = prev.then(() => mine);
-  cacheLocks.set(dir, chained);
-  await prev;
-  return () => {
-    unlock();
-    if (cacheLocks.get(dir) === chained) cacheLocks.delete(dir);
-  };
 }
 
 export async function hostMounts(mounts: ExpandedMount[], inputs: MountInputs, workRoot: string, env: StepEnv): Promise<HostMounts> {
@@ -103,12 +94,8 @@ export async function hostMounts(mounts: ExpandedMount[], inputs: MountInputs, w
 async function addMount(m: ExpandedMount, i: number, inputs: MountInputs, workRoot: string, env: StepEnv, out: HostMounts, releases: (() => Promise<void> | void)[]): Promise<void> {
   switch (m.type) {
     case 'cache': {
-      // The id is hashed into the directory name, so `id=../../..` can never name a host path (CVE-2024-9675).
-      const id = m.id ?? m.target;
-      const dir = join(env.store.root, 'cache-mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
-      const made = await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
-      if (made === dir && (m.uid !== undefined || m.gid !== undefined)) await chown(dir, m.uid ?? 0, m.gid ?? 0);
-      if (m.sharing === 'locked') releases.push(await lockCache(dir));
+      const { dir, release } = await cacheDir(m, inputs.seeds.get(i), env);
+      if (release !== undefined) releases.push(release);
       out.mounts.push({ type: 'bind', source: dir, target: m.target, readonly: m.readonly });
       return;
     }

@@ -142,13 +142,13 @@ describe('bind mount sources in the cache key', () => {
     const unrelated = await runBuild(fx.store, { contextDir: dir });
     expect(runs(unrelated.events)).toEqual([
       'CACHED RUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod > /mod',
-      'RAN RUN --mount=type=bind,target=/ctx ls /ctx > /ls <- bind mount /ctx changed: content of . in the context; file /main.go changed',
+      'RAN RUN --mount=type=bind,target=/ctx ls /ctx > /ls <- mount /ctx changed: content of . in the context; file /main.go changed',
     ]);
     await writeFile(join(dir, 'go.mod'), 'module b\n');
     const edited = await runBuild(fx.store, { contextDir: dir });
     expect(runs(edited.events)).toEqual([
-      'RAN RUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod > /mod <- bind mount /src/go.mod changed: content of go.mod in the context; file go.mod changed',
-      'RAN RUN --mount=type=bind,target=/ctx ls /ctx > /ls <- bind mount /ctx changed: content of . in the context; file /go.mod changed',
+      'RAN RUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod > /mod <- mount /src/go.mod changed: content of go.mod in the context; file go.mod changed',
+      'RAN RUN --mount=type=bind,target=/ctx ls /ctx > /ls <- mount /ctx changed: content of . in the context; file /go.mod changed',
     ]);
     const { view } = await imageOf(fx.store, edited.result.manifestDigest);
     expect(await readInImage(view, '/mod')).toBe('module b\n');
@@ -164,7 +164,7 @@ describe('bind mount sources in the cache key', () => {
     expect(runs((await runBuild(fx.store, { contextDir: dir })).events)).toEqual(['CACHED RUN --mount=type=bind,from=build,source=/out,target=/in cat /in/v > /v']);
     await writeFile(join(dir, 'v'), '2\n');
     const { events, result } = await runBuild(fx.store, { contextDir: dir });
-    expect(runs(events)).toEqual(['RAN RUN --mount=type=bind,from=build,source=/out,target=/in cat /in/v > /v <- bind mount /in changed: content of /out from build']);
+    expect(runs(events)).toEqual(['RAN RUN --mount=type=bind,from=build,source=/out,target=/in cat /in/v > /v <- mount /in changed: content of /out from build']);
     const { view } = await imageOf(fx.store, result.manifestDigest);
     expect(await readInImage(view, '/v')).toBe('2\n');
   });
