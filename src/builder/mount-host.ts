@@ -19,13 +19,17 @@ export interface ExpandedMount extends Omit<RunMount, 'raw'> {
   target: string;
 }
 
-/** BuildKit's defaults: a secret's id is its source or its target's base name; targets under /run. */
-export function expandMounts(mounts: RunMount[], x: Expander): ExpandedMount[] {
+/**
+ * BuildKit's defaults: a secret's id is its source or its target's base name; targets under /run;
+ * a relative target is below the working directory.
+ */
+export function expandMounts(mounts: RunMount[], x: Expander, cwd: string): ExpandedMount[] {
   let ssh = 0;
   return mounts.map((m) => {
     const { raw, ...rest } = m;
     const source = m.source !== undefined ? x.word(m.source) : undefined;
     let target = m.target !== undefined ? x.word(m.target) : '';
+    if (target !== '' && !posix.isAbsolute(target)) target = posix.join('/', cwd, target);
     let id = m.id !== undefined ? x.word(m.id) : undefined;
     if (m.type === 'secret') {
       id = source ?? id ?? (target !== '' ? posix.basename(target) : '');

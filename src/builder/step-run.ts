@@ -66,10 +66,10 @@ export async function prepareRun(ins: RunInstruction, state: StageState, env: St
   const cc = state.config.config ?? {};
   const processEnv = runEnv(state, env.buildArgs);
   const network = ins.network === 'default' ? env.network : ins.network;
-  const mounts = expandMounts(ins.mounts, x);
-  const mountInputs = await resolveMounts(mounts, env);
   const user = cc.User ?? '';
   const cwd = cc.WorkingDir !== undefined && cc.WorkingDir !== '' ? cc.WorkingDir : '/';
+  const mounts = expandMounts(ins.mounts, x, cwd);
+  const mountInputs = await resolveMounts(mounts, env);
   const proxyFree = processEnv.filter((e) => !PROXY_ARGS.includes((e.split('=')[0] ?? '').toLowerCase())).sort();
   const inputs = {
     parent: state.key,

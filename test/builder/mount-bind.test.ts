@@ -185,6 +185,14 @@ describe('bind mount sources in the cache key', () => {
     expect(runs(again.events).every((r) => r.startsWith('CACHED'))).toBe(true);
   });
 
+  it('a relative target is below WORKDIR (go.mod beside the sources)', async () => {
+    const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nWORKDIR /src\nRUN --mount=type=bind,source=go.mod,target=go.mod cat /src/go.mod\n', 'go.mod': 'module m\n' });
+    const { events, result } = await runBuild(fx.store, { contextDir: dir });
+    expect(logOf(events)).toBe('module m\n');
+    const { view } = await imageOf(fx.store, result.manifestDigest);
+    expect((await view.resolve('/go.mod', false)).entry).toBeUndefined();
+  });
+
   it('a context bind source through a symlink still resolves inside the context', async () => {
     const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=bind,source=link,target=/x cat /x/f\n', 'real/f': 'in-context\n' });
     symlinkSync('../../../../../real', join(dir, 'link'));
