@@ -2,7 +2,8 @@
  * `RUN --mount=type=cache`: a persistent dir under the store, named by a hash of its id (so an id
  * can never name a host path, CVE-2024-9675). With `from=STAGE|IMAGE[,source=DIR]` the cache
  * starts as a copy of that dir, and, as in BuildKit, a different base is a different cache.
- * `sharing=locked` users of one cache run one at a time within this process.
+ * `sharing=locked` users of one cache run one at a time within this process; `private` ones get a
+ * dir of their own while it is in use.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chown, mkdir, rename, rm } from 'node:fs/promises';
@@ -50,21 +51,43 @@ async function lock(dir: string): Promise<() => void> {
   };
 }
 
-/** The cache dir for the mount (made, and seeded, on first use) and its lock release, if locked. */
-export async function cacheDir(m: ExpandedMount, seed: CacheSeed | undefined, env: StepEnv): Promise<{ dir: string; release?: () => void }> {
+/** Steps of this process using each cache dir now (for sharing=private). */
+const users = new Map<string, number>();
+
+function use(dir: string): () => void {
+  users.set(dir, (users.get(dir) ?? 0) + 1);
+  return () => {
+    const n = (users.get(dir) ?? 1) - 1;
+    if (n === 0) users.delete(dir);
+    else users.set(dir, n);
+  };
+}
+
+/**
+ * The cache dir for the mount (made, and seeded, on first use) and what to call when the step is
+ * done. `sharing=private` while another step uses the cache: a fresh dir of its own for this
+ * step (BuildKit makes another cache instance), under `scratch` so it goes with the step.
+ */
+export async function cacheDir(m: ExpandedMount, seed: CacheSeed | undefined, env: StepEnv, scratch: string): Promise<{ dir: string; release: () => void }> {
   const id = m.id ?? m.target;
   const name = createHash('sha256').update(seed === undefined ? id : `${id}\0${seed.identity}`).digest('hex').slice(0, 32);
-  const dir = join(env.store.root, 'cache-mounts', name);
-  const release = m.sharing === 'locked' ? await lock(dir) : undefined;
+  let dir = join(env.store.root, 'cache-mounts', name);
+  if (m.sharing === 'private' && users.has(dir)) dir = scratch;
+  const unlock = m.sharing === 'locked' ? await lock(dir) : undefined;
+  const unuse = use(dir);
+  const release = (): void => {
+    unuse();
+    unlock?.();
+  };
   try {
     if (seed !== undefined) await seedOnce(dir, seed, env);
     const made = await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
     if (made === dir && (m.uid !== undefined || m.gid !== undefined)) await chown(dir, m.uid ?? 0, m.gid ?? 0);
   } catch (err) {
-    release?.();
+    release();
     throw err;
   }
-  return { dir, ...(release !== undefined ? { release } : {}) };
+  return { dir, release };
 }
 
 /** Copies the base into a fresh dir and renames it into place: a concurrent first user never sees half a seed. */

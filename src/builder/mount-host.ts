@@ -98,8 +98,8 @@ export async function hostMounts(mounts: ExpandedMount[], inputs: MountInputs, w
 async function addMount(m: ExpandedMount, i: number, inputs: MountInputs, workRoot: string, env: StepEnv, out: HostMounts, releases: (() => Promise<void> | void)[]): Promise<void> {
   switch (m.type) {
     case 'cache': {
-      const { dir, release } = await cacheDir(m, inputs.seeds.get(i), env);
-      if (release !== undefined) releases.push(release);
+      const { dir, release } = await cacheDir(m, inputs.seeds.get(i), env, join(workRoot, `cache-${i}`));
+      releases.push(release);
       out.mounts.push({ type: 'bind', source: dir, target: m.target, readonly: m.readonly });
       return;
     }

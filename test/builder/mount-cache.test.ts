@@ -53,4 +53,17 @@ describe('RUN --mount=type=cache', () => {
     expect(log).toHaveLength(4);
     for (let i = 0; i < 4; i += 2) expect(log[i + 1]).toBe((log[i] ?? '').replace('start', 'end'));
   });
+
+  it('sharing=private: a step gets a dir of its own while another uses the cache', async () => {
+    const step = (n: string): string => `RUN --mount=type=cache,id=pv,target=/c,sharing=private echo ${n} > /c/${n} && sleep 0.3 && ls /c > /seen`;
+    const dir = await fx.ctx({
+      Dockerfile: ['FROM busybox:local AS a', step('a'), 'FROM busybox:local AS b', step('b'), 'FROM busybox:local',
+        'COPY --from=a /seen /a', 'COPY --from=b /seen /b', 'RUN --mount=type=cache,id=pv,target=/c ls /c > /kept'].join('\n'),
+    });
+    const { result } = await runBuild(fx.store, { contextDir: dir });
+    const { view } = await imageOf(fx.store, result.manifestDigest);
+    expect(await readInImage(view, '/a')).toBe('a\n');
+    expect(await readInImage(view, '/b')).toBe('b\n');
+    expect(['a\n', 'b\n']).toContain(await readInImage(view, '/kept'));
+  });
 });
