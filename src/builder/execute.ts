@@ -39,8 +39,8 @@ export interface BuildRequest {
   pull?: boolean;
   platform?: Platform;
   secrets?: Record<string, string>;
-  /** `--ssh`: agent socket path by id (`default`, ...), for RUN --mount=type=ssh. */
-  ssh?: Record<string, string>;
+  /** `--ssh`: by id (`default`, ...), an agent socket or private key files, for RUN --mount=type=ssh. */
+  ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
 }
 

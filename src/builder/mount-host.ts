@@ -8,10 +8,12 @@ import { join, posix } from 'node:path';
 import type { RunMount } from '../parser/types.js';
 import type { SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
+import { lstatOrUndefined } from '../util/fs.js';
 import type { Expander } from './expand.js';
 import { bindMount, resolveBind, type ResolvedBind } from './mount-bind.js';
 import { cacheDir, resolveCacheSeed, type CacheSeed } from './mount-cache.js';
 import { forwardAgent } from './mount-ssh.js';
+import { startKeyAgent } from './mount-ssh-agent.js';
 import type { StepEnv } from './steps.js';
 
 export interface ExpandedMount extends Omit<RunMount, 'raw'> {
@@ -138,7 +140,13 @@ async function addMount(m: ExpandedMount, i: number, inputs: MountInputs, workRo
         }
         return;
       }
-      const fwd = await forwardAgent(agent, { mode: m.mode ?? 0o600, uid: m.uid ?? 0, gid: m.gid ?? 0, ...(env.signal !== undefined ? { signal: env.signal } : {}) });
+      let socket = agent[0] ?? '';
+      if (!(await lstatOrUndefined(socket))?.isSocket()) {
+        const own = await startKeyAgent(id, agent, env.signal);
+        releases.push(own.close);
+        socket = own.socket;
+      }
+      const fwd = await forwardAgent(socket, { mode: m.mode ?? 0o600, uid: m.uid ?? 0, gid: m.gid ?? 0, ...(env.signal !== undefined ? { signal: env.signal } : {}) });
       releases.push(fwd.close);
       out.mounts.push({ type: 'bind', source: fwd.path, target: m.target, readonly: false });
       return;

@@ -1,5 +1,6 @@
 /**
- * `RUN --mount=type=ssh`: the agent socket given with `--ssh ID=SOCKET` reaches the step through
+ * `RUN --mount=type=ssh`: the agent socket given with `--ssh ID=SOCKET` (or our own agent holding
+ * the `--ssh ID=KEY` files, mount-ssh-agent.ts) reaches the step through
  * a proxy socket of our own, so the step sees BuildKit's owner and mode (uid/gid/mode options,
  * default root 0600) whatever the host socket's are, and never the host path itself.
  */
@@ -60,25 +61,23 @@ export async function forwardAgent(agent: string, o: { mode: number; uid: number
 }
 
 /**
- * `--ssh default|ID[=SOCKET]` (docker build's flag): an agent socket by id; `default` alone means
- * $SSH_AUTH_SOCK. Docker also accepts private key files: not supported here (no agent of our own).
+ * `--ssh default|ID[=SOCKET|KEY[,KEY]]` (docker build's flag): an agent socket or private key files
+ * by id; `default` alone means $SSH_AUTH_SOCK.
  */
-export function parseSshSpecs(specs: string[], env: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
+export function parseSshSpecs(specs: string[], env: Record<string, string | undefined>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const id = eq < 0 ? spec : spec.slice(0, eq);
-    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter((p) => p !== '');
-    if (id === '' || !/^[\w.-]+$/.test(id)) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(spec)}: expected default|ID[=SOCKET]`);
-    const path = paths.length > 0 ? paths : env.SSH_AUTH_SOCK !== undefined && env.SSH_AUTH_SOCK !== '' ? [env.SSH_AUTH_SOCK] : [];
-    const [sock] = path;
-    if (sock === undefined) throw new TsbuildError('USAGE', `--ssh ${spec}: no socket given and SSH_AUTH_SOCK is not set`, { hint: 'start ssh-agent and ssh-add your key, or pass --ssh ID=SOCKET' });
-    if (path.length > 1 || !statOrUndefined(sock)?.isSocket()) {
-      throw new TsbuildError('USAGE', `--ssh ${spec}: ${path.join(',')} is not an SSH agent socket (key files are not supported)`, {
-        hint: 'load the key into an agent (eval $(ssh-agent); ssh-add KEY) and pass its socket',
-      });
-    }
-    out[id] = sock;
+    const given = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter((p) => p !== '');
+    if (id === '' || !/^[\w.-]+$/.test(id)) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(spec)}: expected default|ID[=SOCKET|KEY[,KEY]]`);
+    const paths = given.length > 0 ? given : env.SSH_AUTH_SOCK !== undefined && env.SSH_AUTH_SOCK !== '' ? [env.SSH_AUTH_SOCK] : [];
+    if (paths.length === 0) throw new TsbuildError('USAGE', `--ssh ${spec}: no socket given and SSH_AUTH_SOCK is not set`, { hint: 'start ssh-agent and ssh-add your key, or pass --ssh ID=SOCKET|KEY' });
+    const kinds = paths.map((p) => statOrUndefined(p));
+    const socket = paths.length === 1 && kinds[0]?.isSocket() === true;
+    const bad = paths.find((p, i) => !socket && kinds[i]?.isFile() !== true);
+    if (bad !== undefined) throw new TsbuildError('USAGE', `--ssh ${spec}: ${bad} is neither an SSH agent socket nor a private key file`);
+    out[id] = paths;
   }
   return out;
 }

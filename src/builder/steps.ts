@@ -31,8 +31,8 @@ export interface StepEnv {
   network: 'host' | 'none';
   limits: { memoryBytes?: number; cpus?: number; pids?: number };
   secrets: Record<string, string>;
-  /** `--ssh`: agent socket by id, for RUN --mount=type=ssh. */
-  ssh?: Record<string, string>;
+  /** `--ssh`: by id, an agent socket or private key files, for RUN --mount=type=ssh. */
+  ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
   signal?: AbortSignal;
   onLog?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;

@@ -72,13 +72,20 @@ const CLIENT = `#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-int main(void) {
+int main(int argc, char **argv) {
   const char *p = getenv("SSH_AUTH_SOCK");
+  int ids = argc > 1 && !strcmp(argv[1], "ids");
   struct sockaddr_un a = {.sun_family = AF_UNIX};
   if (!p) return 2;
   strncpy(a.sun_path, p, sizeof a.sun_path - 1);
   int s = socket(AF_UNIX, SOCK_STREAM, 0);
   if (connect(s, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 1; }
+  if (ids) { /* SSH2_AGENTC_REQUEST_IDENTITIES; the answer is type 12 then a uint32 count */
+    unsigned char req[5] = {0, 0, 0, 1, 11}, r[9];
+    if (write(s, req, 5) != 5 || read(s, r, 9) != 9) return 1;
+    printf("type=%d keys=%d\\n", r[4], r[8]);
+    return 0;
+  }
   if (write(s, "ping", 4) != 4) return 1;
   char buf[64];
   ssize_t n = read(s, buf, sizeof buf - 1);
@@ -93,6 +100,7 @@ describe('RUN --mount=type=ssh', () => {
   let agent = '';
   let server: Server;
   let clientDir = '';
+  let key = '';
   beforeAll(async () => {
     const dir = await tempDir('agent');
     fx.cleanup.push(dir);
@@ -101,6 +109,8 @@ describe('RUN --mount=type=ssh', () => {
     await new Promise<void>((resolve) => server.listen(agent, resolve));
     clientDir = await fx.ctx({ 'client.c': CLIENT });
     execFileSync('cc', ['-static', '-O1', '-o', join(clientDir, 'client'), join(clientDir, 'client.c')]);
+    key = join(dir, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   });
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));
@@ -113,11 +123,22 @@ describe('RUN --mount=type=ssh', () => {
       'RUN --mount=type=ssh echo "$SSH_AUTH_SOCK" && stat -c "%a %u %g %F" "$SSH_AUTH_SOCK" && /client',
       'RUN --mount=type=ssh,id=other,target=/agent,uid=1000,mode=0660 stat -c "%a %u %F" /agent && SSH_AUTH_SOCK=/agent /client',
     ].join('\n'));
-    const { events, result } = await runBuild(fx.store, { contextDir: clientDir, ssh: { default: agent, other: agent }, noCache: true });
+    const { events, result } = await runBuild(fx.store, { contextDir: clientDir, ssh: { default: [agent], other: [agent] }, noCache: true });
     expect(logOf(events)).toBe('/run/buildkit/ssh_agent.0\n600 0 0 socket\npong:ping\n660 1000 socket\npong:ping\n');
     const { view } = await imageOf(fx.store, result.manifestDigest);
     expect((await view.resolve('/run/buildkit', false)).entry).toBeUndefined();
     expect((await view.resolve('/agent', false)).entry).toBeUndefined();
+  });
+
+  it('--ssh ID=KEY serves the key from an agent of our own for the step; an encrypted key is a clear error', async () => {
+    await writeFile(join(clientDir, 'Dockerfile'), 'FROM busybox:local\nCOPY client /client\nRUN --mount=type=ssh,id=k,required /client ids\n');
+    const { events } = await runBuild(fx.store, { contextDir: clientDir, ssh: { k: [key] }, noCache: true });
+    expect(logOf(events)).toBe('type=12 keys=1\n');
+    const locked = `${key}-locked`;
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'pass phrase', '-f', locked]);
+    await expect(runBuild(fx.store, { contextDir: clientDir, ssh: { k: [locked] }, noCache: true })).rejects.toMatchObject({
+      code: 'USAGE', line: 3, message: expect.stringContaining(`--ssh k: cannot load ${locked}`) as unknown,
+    });
   });
 
   it('without --ssh: an optional mount is left out, a required one fails naming the line', async () => {
@@ -132,8 +153,9 @@ describe('RUN --mount=type=ssh', () => {
     const cli = await runCli(['--root', fx.root, 'build', '--progress', 'plain', '--no-cache', '--ssh', 'default', dir], { SSH_AUTH_SOCK: agent });
     expect(cli.stderr).toContain('agent-ok');
     expect(cli.code).toBe(0);
-    expect(parseSshSpecs(['default', `git=${agent}`], { SSH_AUTH_SOCK: agent })).toEqual({ default: agent, git: agent });
+    expect(parseSshSpecs(['default', `git=${agent}`, `k=${key},${key}`], { SSH_AUTH_SOCK: agent })).toEqual({ default: [agent], git: [agent], k: [key, key] });
     expect(() => parseSshSpecs(['default'], {})).toThrow(/SSH_AUTH_SOCK is not set/);
-    expect(() => parseSshSpecs([`default=${join(clientDir, 'client.c')}`], {})).toThrow(/not an SSH agent socket \(key files are not supported\)/);
+    expect(() => parseSshSpecs([`default=${clientDir}`], {})).toThrow(/is neither an SSH agent socket nor a private key file/);
+    expect(() => parseSshSpecs([`default=${agent},${key}`], {})).toThrow(/is neither/);
   });
 });

@@ -33,7 +33,7 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'cpus', kind: 'string', help: 'RUN CPU limit' },
   { name: 'pids-limit', kind: 'string', help: 'RUN process limit' },
   { name: 'secret', kind: 'list', help: 'secret for RUN --mount=type=secret: id=ID,src=FILE' },
-  { name: 'ssh', kind: 'list', help: 'SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET]' },
+  { name: 'ssh', kind: 'list', help: 'SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY]]' },
   { name: 'platform', kind: 'string', help: 'target platform (linux/amd64)' },
   { name: 'explain-cache', kind: 'boolean', help: 'say why each step missed the cache' },
   { name: 'insecure-registry', kind: 'list', help: 'registry reachable over plain HTTP' },
