@@ -23,7 +23,7 @@ export interface ExpandedMount extends Omit<RunMount, 'raw'> {
 
 /**
  * BuildKit's defaults: a secret's id is its source or its target's base name; targets under /run;
- * a relative target is below the working directory.
+ * a relative bind/cache/tmpfs target is below the working directory; `/` is refused.
  */
 export function expandMounts(mounts: RunMount[], x: Expander, cwd: string): ExpandedMount[] {
   let ssh = 0;
@@ -31,10 +31,14 @@ export function expandMounts(mounts: RunMount[], x: Expander, cwd: string): Expa
     const { raw, ...rest } = m;
     const source = m.source !== undefined ? x.word(m.source) : undefined;
     let target = m.target !== undefined ? x.word(m.target) : '';
-    if (target !== '' && !posix.isAbsolute(target)) target = posix.join('/', cwd, target);
+    if (m.type === 'bind' || m.type === 'cache' || m.type === 'tmpfs') {
+      if (target !== '' && !posix.isAbsolute(target)) target = posix.join('/', cwd, target);
+      if (target !== '' && posix.join('/', target) === '/') throw new TsbuildError('DOCKERFILE', `RUN --mount=${raw}: invalid mount target "/"`);
+    }
     let id = m.id !== undefined ? x.word(m.id) : undefined;
     if (m.type === 'secret') {
-      id = source ?? id ?? (target !== '' ? posix.basename(target) : '');
+      const given = [source, id].find((v) => v !== undefined && v !== '');
+      id = given ?? (target !== '' ? posix.basename(target) : '');
       if (target === '' && m.env === undefined) target = `/run/secrets/${posix.basename(id)}`;
     } else if (m.type === 'ssh') {
       id ??= 'default';

@@ -191,6 +191,8 @@ describe('bind mount sources in the cache key', () => {
     expect(logOf(events)).toBe('module m\n');
     const { view } = await imageOf(fx.store, result.manifestDigest);
     expect((await view.resolve('/go.mod', false)).entry).toBeUndefined();
+    const root = await fx.ctx({ Dockerfile: 'FROM busybox:local\nWORKDIR /src\nRUN --mount=type=bind,target=/.. true\n' });
+    await expect(runBuild(fx.store, { contextDir: root })).rejects.toMatchObject({ line: 3, message: expect.stringContaining('invalid mount target "/"') as unknown });
   });
 
   it('a context bind source through a symlink still resolves inside the context', async () => {
