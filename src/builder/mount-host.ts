@@ -41,7 +41,8 @@ export function expandMounts(mounts: RunMount[], x: Expander, cwd: string): Expa
       id = given ?? (target !== '' ? posix.basename(target) : '');
       if (target === '' && m.env === undefined) target = `/run/secrets/${posix.basename(id)}`;
     } else if (m.type === 'ssh') {
-      id ??= 'default';
+      if (source !== undefined && source !== '') throw new TsbuildError('DOCKERFILE', `RUN --mount=${raw}: ssh does not support source`);
+      if (id === undefined || id === '') id = 'default';
       if (target === '') target = `/run/buildkit/ssh_agent.${ssh}`;
       ssh++;
     }
@@ -140,7 +141,7 @@ async function addMount(m: ExpandedMount, i: number, inputs: MountInputs, workRo
       const agent = env.ssh?.[id];
       if (agent === undefined) {
         if (m.required) {
-          throw new TsbuildError('USAGE', `no SSH agent "${id}" was forwarded, and the mount is required`, { hint: `build with --ssh ${id === 'default' ? 'default' : `${id}=SOCKET`} (an ssh-agent socket)` });
+          throw new TsbuildError('USAGE', `no SSH agent "${id}" was forwarded, and the mount is required`, { hint: `build with --ssh ${id === 'default' ? 'default' : `${id}=SOCKET|KEY`} (an ssh-agent socket or private key files)` });
         }
         return;
       }

@@ -146,6 +146,8 @@ describe('RUN --mount=type=ssh', () => {
     const err = await failure(runBuild(fx.store, { contextDir: dir }));
     expect(err).toMatchObject({ code: 'USAGE', line: 3, message: expect.stringContaining('no SSH agent "deploy" was forwarded') as unknown });
     expect(err.hint).toContain('--ssh deploy=SOCKET');
+    const src = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=ssh,source=x true\n' });
+    await expect(runBuild(fx.store, { contextDir: src })).rejects.toMatchObject({ code: 'DOCKERFILE', line: 2, message: expect.stringContaining('ssh does not support source') as unknown });
   });
 
   it('tsbuild build --ssh default takes $SSH_AUTH_SOCK; key files and a missing agent are usage errors', async () => {
