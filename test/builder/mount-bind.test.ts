@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { BuildEvent } from '../../src/builder/events.js';
 import { planBuild } from '../../src/builder/plan.js';
 import { parseDockerfile } from '../../src/parser/index.js';
+import { runCli } from './cli-helpers.js';
 import { imageOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
@@ -152,6 +153,10 @@ describe('bind mount sources in the cache key', () => {
     ]);
     const { view } = await imageOf(fx.store, edited.result.manifestDigest);
     expect(await readInImage(view, '/mod')).toBe('module b\n');
+    await writeFile(join(dir, 'go.mod'), 'module c\n');
+    const cli = await runCli(['--root', fx.root, 'build', '--progress', 'plain', '--explain-cache', dir]);
+    expect(cli.code).toBe(0);
+    expect(cli.stderr).toContain('mount /src/go.mod changed: content of go.mod in the context');
   });
 
   it('a change in the source stage re-runs the step; an unchanged stage keeps it cached', async () => {
