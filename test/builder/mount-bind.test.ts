@@ -112,6 +112,16 @@ describe('RUN --mount=type=bind,from=', () => {
     expect(logOf(events)).toBe('/q/bin/busybox\n');
   });
 
+  it('a stage of more layers than fit one overlay option string (lowerdir+ path)', async () => {
+    const n = 100;
+    const files: Record<string, string> = {};
+    for (let i = 0; i < n; i++) files[`f${i}`] = `${i}\n`;
+    const copies = Object.keys(files).map((f) => `COPY ${f} /out/${f}`);
+    const dir = await fx.ctx({ ...files, Dockerfile: ['FROM busybox:local AS tall', ...copies, 'FROM busybox:local', 'RUN --mount=from=tall,source=/out,target=/o cat /o/f0 /o/f99 && ls /o | wc -l'].join('\n') });
+    const { events } = await runBuild(fx.store, { contextDir: dir });
+    expect(logOf(events)).toBe(`0\n99\n${n}\n`);
+  }, 60_000);
+
   it('a symlink in the stage cannot point the source at a host path (CVE-2024-1753)', async () => {
     const host = await fx.ctx({ 'secret.txt': 'host-secret\n' });
     const dir = await fx.ctx({
