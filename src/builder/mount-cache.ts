@@ -68,12 +68,19 @@ function use(dir: string): () => void {
  * done. `sharing=private` while another step uses the cache: a fresh dir of its own for this
  * step (BuildKit makes another cache instance), under `scratch` so it goes with the step.
  */
-export async function cacheDir(m: ExpandedMount, seed: CacheSeed | undefined, env: StepEnv, scratch: string): Promise<{ dir: string; release: () => void }> {
+export async function cacheDir(
+  m: ExpandedMount,
+  seed: CacheSeed | undefined,
+  env: StepEnv,
+  o: { scratch: string; held: Set<string> },
+): Promise<{ dir: string; release: () => void }> {
   const id = m.id ?? m.target;
   const name = createHash('sha256').update(seed === undefined ? id : `${id}\0${seed.identity}`).digest('hex').slice(0, 32);
   let dir = join(env.store.root, 'cache-mounts', name);
-  if (m.sharing === 'private' && users.has(dir)) dir = scratch;
-  const unlock = m.sharing === 'locked' ? await lock(dir) : undefined;
+  if (m.sharing === 'private' && users.has(dir)) dir = o.scratch;
+  // `held`: caches this step has locked already (the same cache mounted twice must not wait on itself).
+  const unlock = m.sharing === 'locked' && !o.held.has(dir) ? await lock(dir) : undefined;
+  if (unlock !== undefined) o.held.add(dir);
   const unuse = use(dir);
   const release = (): void => {
     unuse();

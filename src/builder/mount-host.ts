@@ -91,8 +91,9 @@ export async function hostMounts(mounts: ExpandedMount[], inputs: MountInputs, w
   out.release = async () => {
     for (const r of releases.splice(0).reverse()) await r();
   };
+  const held = new Set<string>();
   try {
-    for (const [i, m] of mounts.entries()) await addMount(m, i, inputs, workRoot, env, out, releases);
+    for (const [i, m] of mounts.entries()) await addMount(m, i, inputs, workRoot, env, out, releases, held);
   } catch (err) {
     await out.release();
     throw err;
@@ -102,10 +103,19 @@ export async function hostMounts(mounts: ExpandedMount[], inputs: MountInputs, w
   return out;
 }
 
-async function addMount(m: ExpandedMount, i: number, inputs: MountInputs, workRoot: string, env: StepEnv, out: HostMounts, releases: (() => Promise<void> | void)[]): Promise<void> {
+async function addMount(
+  m: ExpandedMount,
+  i: number,
+  inputs: MountInputs,
+  workRoot: string,
+  env: StepEnv,
+  out: HostMounts,
+  releases: (() => Promise<void> | void)[],
+  held: Set<string>,
+): Promise<void> {
   switch (m.type) {
     case 'cache': {
-      const { dir, release } = await cacheDir(m, inputs.seeds.get(i), env, join(workRoot, `cache-${i}`));
+      const { dir, release } = await cacheDir(m, inputs.seeds.get(i), env, { scratch: join(workRoot, `cache-${i}`), held });
       releases.push(release);
       out.mounts.push({ type: 'bind', source: dir, target: m.target, readonly: m.readonly });
       return;

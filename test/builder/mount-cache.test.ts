@@ -51,6 +51,8 @@ describe('RUN --mount=type=cache', () => {
     const { view } = await imageOf(fx.store, result.manifestDigest);
     const log = (await readInImage(view, '/log'))?.trim().split('\n') ?? [];
     expect(log).toHaveLength(4);
+    const twice = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=cache,id=lk2,target=/a,sharing=locked --mount=type=cache,id=lk2,target=/b,sharing=locked touch /a/x && ls /b\n' });
+    expect(logOf((await runBuild(fx.store, { contextDir: twice })).events)).toBe('x\n');
     for (let i = 0; i < 4; i += 2) expect(log[i + 1]).toBe((log[i] ?? '').replace('start', 'end'));
   });
 
