@@ -54,8 +54,10 @@ describe('RUN --mount=type=secret', () => {
         'RUN --mount=type=secret,id=tok,env=T,target=/s echo "$T" && cat /s',
       ].join('\n'),
     });
-    const { events } = await runBuild(fx.store, { contextDir: dir, secrets: { tok: secret }, noCache: true });
+    const { events, result } = await runBuild(fx.store, { contextDir: dir, secrets: { tok: secret }, noCache: true });
     expect(logOf(events)).toBe('400 0 0\ns3cret\n440 1000 100\ns3cret\ns3cret');
+    const { view } = await imageOf(fx.store, result.manifestDigest);
+    for (const p of ['/etc/tok', '/run/secrets', '/s']) expect((await view.resolve(p, false)).entry, p).toBeUndefined();
   });
 
   it('required=true without the secret fails before running, naming the Dockerfile line', async () => {
