@@ -136,32 +136,39 @@ static void setup_dev(int rootfd) {
   close(dev);
 }
 
-/* BuildKit's `--mount=type=bind,rw`: the step may write, the host source never changes. An
- * overlay with the source as its only lower dir and upper/work in workRoot (cow/<i>/), named by
- * short relative paths so no source path character (':' ',') can confuse the options. */
-static int mount_cow(const char *wr, size_t i, const char *src) {
-  char dir[64];
+/* BuildKit's `--mount=type=bind,rw`, and a stage's rootfs for `bind,from=`: the step may write,
+ * the sources never change. An overlay with the sources as lower dirs and upper/work in workRoot
+ * (cow/<i>/). Lower dirs are named by short numbered symlinks there, relative to it, so no source
+ * path character (':' ',') can confuse the options and the list fits fsconfig's 256-byte value
+ * on any kernel (~60 dirs); longer lists go through lowerdir+ (Linux 6.8), one path per call. */
+static int mount_cow(const char *wr, size_t i, const struct sb_mount *mt) {
+  char dir[64], opt[256];
   snprintf(dir, sizeof dir, "cow/%zu", i);
   if (chdir(wr)) die("chdir %s: %m", wr);
-  if ((mkdir("cow", 0700) && errno != EEXIST) || mkdir(dir, 0700)) die("mkdir %s/%s: %m", wr, dir);
-  const char *const names[] = {"u", "w"};
-  char path[3][80];
-  for (size_t k = 0; k < 2; k++) {
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, names[k]);
-    if (mkdir(path[k], 0755)) die("mkdir %s/%s: %m", wr, path[k]);
+  if ((mkdir("cow", 0700) && errno != EEXIST) || mkdir(dir, 0700) || chdir(dir)) die("mkdir %s/%s: %m", wr, dir);
+  if (mkdir("u", 0755) || mkdir("w", 0755)) die("mkdir %s/%s/{u,w}: %m", wr, dir);
+  size_t len = 0;
+  for (size_t k = 0; k < mt->nsrcs && len < sizeof opt; k++) {
+    char link[24];
+    snprintf(link, sizeof link, "%zu", k);
+    if (symlink(mt->srcs[k], link)) die("symlink %s/%s/%s: %m", wr, dir, link);
+    len += (size_t)snprintf(opt + len, sizeof opt - len, "%s%s", k ? ":" : "", link);
   }
-  snprintf(path[2], sizeof path[2], "%s/l", dir);
-  if (symlink(src, path[2])) die("symlink %s: %m", path[2]);
   int fs = fsopen("overlay", FSOPEN_CLOEXEC);
   if (fs < 0) die("overlayfs unavailable: %m");
-  const char *const keys[] = {"lowerdir", "upperdir", "workdir"};
-  const char *const vals[] = {path[2], path[0], path[1]};
-  for (size_t k = 0; k < 3; k++)
-    if (fsconfig(fs, FSCONFIG_SET_STRING, keys[k], vals[k], 0)) die("read-write bind %s: overlay %s: %m", src, keys[k]);
+  if (len < sizeof opt) {
+    if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", opt, 0)) die("bind %s: overlay lowerdir: %m", mt->tgt);
+  } else {
+    for (size_t k = 0; k < mt->nsrcs; k++)
+      if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", mt->srcs[k], 0))
+        die("bind %s: overlay lowerdir+ %s: %m (this many lower dirs need Linux 6.8 or later)", mt->tgt, mt->srcs[k]);
+  }
+  if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", "u", 0) || fsconfig(fs, FSCONFIG_SET_STRING, "workdir", "w", 0))
+    die("bind %s: overlay upper/work dir: %m", mt->tgt);
   if (fsconfig(fs, FSCONFIG_SET_STRING, "source", "overlay", 0) || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
-    die("read-write bind %s: %m", src);
-  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-  if (m < 0) die("read-write bind %s: fsmount: %m", src);
+    die("bind %s: %m", mt->tgt);
+  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (mt->ro ? MOUNT_ATTR_RDONLY : 0));
+  if (m < 0) die("bind %s: fsmount: %m", mt->tgt);
   close(fs);
   return m;
 }
@@ -189,10 +196,12 @@ static void setup_mounts(const struct sb_spec *s, const char *wr, int rootfd) {
       if ((m = bind_tree(AT_FDCWD, mt->src)) < 0) die("bind %s: %m", mt->src);
       if (mt->ro) set_attr(m, MOUNT_ATTR_RDONLY, mt->tgt);
     } else if (mt->type == M_COW) {
-      struct stat st;
-      if (stat(mt->src, &st)) die("read-write bind source %s: %m", mt->src);
-      if (!S_ISDIR(st.st_mode)) die("read-write bind source %s: not a directory", mt->src);
-      m = mount_cow(wr, i, mt->src);
+      for (size_t k = 0; k < mt->nsrcs; k++) {
+        struct stat st;
+        if (stat(mt->srcs[k], &st)) die("bind source %s: %m", mt->srcs[k]);
+        if (!S_ISDIR(st.st_mode)) die("bind source %s: not a directory", mt->srcs[k]);
+      }
+      m = mount_cow(wr, i, mt);
     } else {
       char size[48];
       snprintf(size, sizeof size, "size=%llu", mt->size);

@@ -9,6 +9,8 @@ enum { M_BIND, M_TMPFS, M_COW };
 struct sb_mount {
   int type;
   const char *src, *tgt;
+  const char **srcs; /* M_COW: the overlay's lower dirs, top-most first (srcs[0] == src) */
+  size_t nsrcs;
   int ro;
   unsigned long long size;
 };
@@ -97,6 +99,20 @@ static void read_spec(struct sb_spec *s) {
       m->type = M_COW;
       m->src = tok[t++];
       m->tgt = tok[t++];
+      m->srcs = &m->src;
+      m->nsrcs = 1;
+    } else if (!strcmp(k, "layers")) { /* a stage's rootfs (or a dir in it): `layers <ro> <tgt> <n> <lower>...` */
+      NEED(3);
+      struct sb_mount *m = &s->mounts[s->nmounts++];
+      m->type = M_COW;
+      m->ro = !strcmp(tok[t++], "1");
+      m->tgt = tok[t++];
+      m->nsrcs = (size_t)parse_ll(k, tok[t++]);
+      if (m->nsrcs == 0) die("spec: layers mount %s without lower dirs", m->tgt);
+      NEED(m->nsrcs);
+      m->srcs = &tok[t];
+      m->src = tok[t];
+      t += m->nsrcs;
     } else if (!strcmp(k, "tmpfs")) {
       NEED(2);
       struct sb_mount *m = &s->mounts[s->nmounts++];

@@ -16,6 +16,10 @@ export interface CacheInputs {
   content?: string;
   /** Anything else that changes the result (user, workdir, network, mounts). */
   extra?: Record<string, string>;
+  /** RUN bind mounts (and cache mounts with from=) by target: `where|content identity` of the source. */
+  mounts?: Record<string, string>;
+  /** RUN bind mounts from the context by target: file -> digest. Not keyed, like `files`. */
+  mountFiles?: Record<string, Record<string, string>>;
   /**
    * COPY/ADD from the context: path -> digest of each selected file. Not part of the key
    * (`content` already covers it); kept only so a miss can name the file that changed.
@@ -35,7 +39,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function cacheKey(inputs: CacheInputs): string {
-  const { files: _files, ...keyed } = inputs;
+  const { files: _files, mountFiles: _mountFiles, ...keyed } = inputs;
   return createHash('sha256').update(canonicalJson(keyed)).digest('hex');
 }
 
@@ -56,6 +60,7 @@ export function explainMiss(before: CacheInputs | undefined, now: CacheInputs): 
     const named = before.files !== undefined && now.files !== undefined ? diffNamed('file', new Map(Object.entries(before.files)), new Map(Object.entries(now.files)), false) : [];
     reasons.push('source files changed', ...named);
   }
+  reasons.push(...mountReasons(before, now));
   const keys = new Set([...Object.keys(before.extra ?? {}), ...Object.keys(now.extra ?? {})]);
   for (const k of [...keys].sort()) {
     const a = before.extra?.[k];
@@ -65,6 +70,23 @@ export function explainMiss(before: CacheInputs | undefined, now: CacheInputs): 
   // The parent only explains the miss when nothing of the step itself changed.
   if (reasons.length === 0 && before.parent !== now.parent) reasons.push('parent changed: an earlier step or the base image differs');
   return reasons.length > 0 ? reasons : ['cache entry missing (pruned or never stored)'];
+}
+
+/** A bind (or seeded cache) mount whose source content changed, named by its target, then the files that differ. */
+function mountReasons(before: CacheInputs, now: CacheInputs): string[] {
+  const out: string[] = [];
+  const targets = new Set([...Object.keys(before.mounts ?? {}), ...Object.keys(now.mounts ?? {})]);
+  for (const target of [...targets].sort()) {
+    const a = before.mounts?.[target];
+    const b = now.mounts?.[target];
+    if (a === b || a === undefined || b === undefined) continue; // added/removed mounts show in `mounts`
+    const where = (v: string): string => v.slice(0, v.lastIndexOf('|'));
+    out.push(`mount ${target} changed: ${where(a) === where(b) ? `content of ${where(b)}` : `${where(a)} -> ${where(b)}`}`);
+    const fa = before.mountFiles?.[target];
+    const fb = now.mountFiles?.[target];
+    if (fa !== undefined && fb !== undefined) out.push(...diffNamed('file', new Map(Object.entries(fa)), new Map(Object.entries(fb)), false));
+  }
+  return out;
 }
 
 function pairs(list: string[]): Map<string, string> {

@@ -45,6 +45,11 @@ export class BuildContext {
     this.#memo = options.memo;
   }
 
+  /** A .dockerignore applies: some entries of the directory may be left out. */
+  get filtered(): boolean {
+    return this.#ignore !== undefined;
+  }
+
   isIgnored(rel: string): boolean {
     return rel !== '' && (this.#ignore?.ignores(rel) ?? false);
   }

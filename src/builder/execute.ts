@@ -39,6 +39,8 @@ export interface BuildRequest {
   pull?: boolean;
   platform?: Platform;
   secrets?: Record<string, string>;
+  /** `--ssh`: by id (`default`, ...), an agent socket or private key files, for RUN --mount=type=ssh. */
+  ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
 }
 
@@ -187,6 +189,7 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
     network: env.request.network ?? 'host',
     limits: env.request.limits ?? {},
     secrets: env.request.secrets ?? {},
+    ...(env.request.ssh !== undefined ? { ssh: env.request.ssh } : {}),
     ...(env.request.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.request.sourceDateEpoch } : {}),
     ...(env.signal !== undefined ? { signal: env.signal } : {}),
     cmdSetInStage: false,

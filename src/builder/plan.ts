@@ -149,24 +149,25 @@ function linkDependencies(ps: PlannedStage, stages: PlannedStage[], byRef: (r: s
   const deps = new Set<number>();
   const images = new Set<string>();
   if (ps.base.kind === 'stage') deps.add(ps.base.index);
+  // COPY --from and RUN --mount from= name a stage (by name or index) or else an image.
+  const addFrom = (text: string, loc: Location): void => {
+    const from = expand(text, global, escape, loc);
+    if (/^\d+$/.test(from)) {
+      const idx = Number(from);
+      if (idx >= stages.length) throw err(`invalid stage index ${from}`, loc);
+      deps.add(idx);
+      return;
+    }
+    const idx = byRef(from);
+    if (idx !== undefined) deps.add(idx);
+    else images.add(from);
+  };
   const visit = (inst: Instruction): void => {
-    if (inst.kind === 'COPY' && inst.from !== undefined) {
-      const from = expand(inst.from, global, escape, inst.location);
-      if (/^\d+$/.test(from)) {
-        const idx = Number(from);
-        if (idx >= stages.length) throw err(`invalid stage index ${from}`, inst.location);
-        deps.add(idx);
-      } else {
-        const idx = byRef(from);
-        if (idx !== undefined) deps.add(idx);
-        else images.add(from);
-      }
-    } else if (inst.kind === 'RUN') {
+    if (inst.kind === 'COPY' && inst.from !== undefined) addFrom(inst.from, inst.location);
+    else if (inst.kind === 'RUN') {
       for (const m of inst.mounts) {
         if (m.from === undefined || m.from === '' || m.type === 'secret' || m.type === 'ssh') continue;
-        const idx = byRef(m.from);
-        if (idx !== undefined) deps.add(idx);
-        else images.add(m.from);
+        addFrom(m.from, inst.location);
       }
     }
   };

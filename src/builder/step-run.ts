@@ -3,13 +3,13 @@
  * host side, then the sandbox runs it over the snapshot chain and the upper dir becomes the
  * layer (committed, then adopted as its own snapshot: no second extraction).
  */
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunInstruction, RunMount } from '../parser/types.js';
+import type { RunInstruction } from '../parser/types.js';
 import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
+import { expandMounts, hostMounts, resolveMounts, type HostMounts } from './mount-host.js';
 import { envOf, UNSET_ARG, type StageState } from './state.js';
 import { commitStepLayer, lowerDirsOf, shellOf, visibleArgs, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 
@@ -61,14 +61,15 @@ function runEnv(state: StageState, buildArgs: Record<string, string>): string[] 
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv, x: Expander): Prepared {
+export async function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv, x: Expander): Promise<Prepared> {
   const { argv, files } = runArgv(ins, state);
   const cc = state.config.config ?? {};
   const processEnv = runEnv(state, env.buildArgs);
   const network = ins.network === 'default' ? env.network : ins.network;
-  const mounts = ins.mounts.map((m) => expandMount(m, x));
   const user = cc.User ?? '';
   const cwd = cc.WorkingDir !== undefined && cc.WorkingDir !== '' ? cc.WorkingDir : '/';
+  const mounts = expandMounts(ins.mounts, x, cwd);
+  const mountInputs = await resolveMounts(mounts, env);
   const proxyFree = processEnv.filter((e) => !PROXY_ARGS.includes((e.split('=')[0] ?? '').toLowerCase())).sort();
   const inputs = {
     parent: state.key,
@@ -76,6 +77,7 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
     instruction: `RUN ${JSON.stringify(argv)}`,
     env: proxyFree,
     extra: { user, cwd, network, mounts: JSON.stringify(mounts) },
+    ...(Object.keys(mountInputs.keyed).length > 0 ? { mounts: mountInputs.keyed, mountFiles: mountInputs.files } : {}),
   };
   const apply = async (): Promise<StepDelta> => {
     const workRoot = await mkdtemp(join(env.store.tmpDir, 'run-'));
@@ -85,19 +87,20 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
       output.push(...chunk.toString('utf8').split('\n'));
       if (output.length > OUTPUT_TAIL_LINES * 4) output.splice(0, output.length - OUTPUT_TAIL_LINES);
     };
+    let host: HostMounts | undefined;
     try {
-      const sandboxMounts = await hostMounts(mounts, files, workRoot, env);
+      host = await hostMounts(mounts, mountInputs, workRoot, env);
       const result = await runInSandbox(
         {
           lowerDirs,
           workRoot,
           args: argv,
-          env: processEnv,
+          env: withMountEnv(processEnv, host.env),
           cwd,
           user,
           hostname: 'buildkitsandbox',
           network,
-          mounts: sandboxMounts,
+          mounts: [...host.mounts, ...(await pipesMount(files, workRoot))],
           limits: env.limits,
           onStdout: (c) => {
             keep(c);
@@ -123,78 +126,26 @@ export function prepareRun(ins: RunInstruction, state: StageState, env: StepEnv,
         await result.dispose();
       }
     } finally {
+      await host?.release();
       await rm(workRoot, { recursive: true, force: true });
     }
   };
   return { state, inputs, apply };
 }
 
-interface ExpandedMount extends Omit<RunMount, 'raw'> {
-  target: string;
+/** A secret's env= replaces a variable of that name; SSH_AUTH_SOCK is set only when unset (BuildKit). */
+function withMountEnv(env: string[], added: string[]): string[] {
+  const name = (e: string): string => e.slice(0, Math.max(0, e.indexOf('=')));
+  const have = new Set(env.map(name));
+  const replace = new Set(added.filter((e) => name(e) !== 'SSH_AUTH_SOCK' || !have.has('SSH_AUTH_SOCK')).map(name));
+  return [...env.filter((e) => !replace.has(name(e))), ...added.filter((e) => replace.has(name(e)))];
 }
 
-function expandMount(m: RunMount, x: Expander): ExpandedMount {
-  const target = m.target !== undefined ? x.word(m.target) : m.type === 'secret' ? `/run/secrets/${m.id ?? m.source ?? ''}` : '';
-  if (target === '') throw new TsbuildError('DOCKERFILE', `RUN --mount=${m.raw}: target is required`);
-  const { raw: _raw, ...rest } = m;
-  return { ...rest, target, ...(m.source !== undefined ? { source: x.word(m.source) } : {}), ...(m.id !== undefined ? { id: x.word(m.id) } : {}) };
-}
-
-/**
- * A bind mount from the context. `rw` means the step may write but the writes are discarded
- * (BuildKit): never a writable view of the host's files. Dirs get an overlay in the workRoot,
- * files a private copy there.
- */
-async function contextBind(source: string, isDir: boolean, m: ExpandedMount, workRoot: string, n: number): Promise<SandboxMount> {
-  if (m.readonly) return { type: 'bind', source, target: m.target, readonly: true };
-  if (isDir) return { type: 'overlay', source, target: m.target };
-  const copy = join(workRoot, `rw-${n}`);
-  await copyFile(source, copy);
-  return { type: 'bind', source: copy, target: m.target, readonly: false };
-}
-
-async function hostMounts(mounts: ExpandedMount[], files: { name: string; data: string }[], workRoot: string, env: StepEnv): Promise<SandboxMount[]> {
-  const out: SandboxMount[] = [];
-  for (const m of mounts) {
-    switch (m.type) {
-      case 'cache': {
-        // The id is hashed into the directory name, so `id=../../..` can never name a host path (CVE-2024-9675).
-        const id = m.id ?? m.target;
-        const dir = join(env.store.root, 'cache-mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
-        await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
-        out.push({ type: 'bind', source: dir, target: m.target, readonly: m.readonly });
-        break;
-      }
-      case 'tmpfs':
-        out.push({ type: 'tmpfs', target: m.target, ...(m.size !== undefined ? { sizeBytes: m.size } : {}) });
-        break;
-      case 'bind': {
-        if (m.from !== undefined) throw new TsbuildError('DOCKERFILE', `RUN --mount=type=bind,from=${m.from} is not supported yet`);
-        // Resolved inside the context: a symlink cannot point the mount at a host path (CVE-2024-1753).
-        const [entry] = await env.context.resolveSource(m.source ?? '.');
-        if (entry === undefined) throw new TsbuildError('CONTEXT', `bind mount source ${m.source ?? '.'} not found in the build context`);
-        out.push(await contextBind(entry.hostPath, entry.stat.isDirectory(), m, workRoot, out.length));
-        break;
-      }
-      case 'secret': {
-        const id = m.id ?? m.source ?? '';
-        const src = env.secrets[id];
-        if (src === undefined) {
-          if (m.required) throw new TsbuildError('USAGE', `secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
-          break;
-        }
-        out.push({ type: 'bind', source: src, target: m.target, readonly: true });
-        break;
-      }
-      case 'ssh':
-        throw new TsbuildError('DOCKERFILE', 'RUN --mount=type=ssh is not supported yet');
-    }
-  }
-  if (files.length > 0) {
-    const pipes = join(workRoot, 'pipes');
-    await mkdir(pipes);
-    for (const f of files) await writeFile(join(pipes, f.name), f.data, { mode: 0o755 });
-    out.push({ type: 'bind', source: pipes, target: '/dev/pipes', readonly: true });
-  }
-  return out;
+/** `RUN <<EOF` with a `#!` script: the heredoc files, read-only at /dev/pipes. */
+async function pipesMount(files: { name: string; data: string }[], workRoot: string): Promise<SandboxMount[]> {
+  if (files.length === 0) return [];
+  const pipes = join(workRoot, 'pipes');
+  await mkdir(pipes);
+  for (const f of files) await writeFile(join(pipes, f.name), f.data, { mode: 0o755 });
+  return [{ type: 'bind', source: pipes, target: '/dev/pipes', readonly: true }];
 }

@@ -31,6 +31,8 @@ export interface StepEnv {
   network: 'host' | 'none';
   limits: { memoryBytes?: number; cpus?: number; pids?: number };
   secrets: Record<string, string>;
+  /** `--ssh`: by id, an agent socket or private key files, for RUN --mount=type=ssh. */
+  ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
   signal?: AbortSignal;
   onLog?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
@@ -173,9 +175,13 @@ export function resolveDest(state: StageState, dest: string): { path: string; is
   return { path, isDir };
 }
 
-/** The state's snapshot dirs as overlay lowerdirs, top-most first. */
+/**
+ * The state's snapshot dirs as overlay lowerdirs, top-most first. A layer seen again lower down
+ * (two RUNs that changed nothing give the same empty layer) is dropped: overlayfs refuses the
+ * same dir twice (ELOOP), and the top-most copy already shows all of its entries.
+ */
 export function lowerDirsOf(state: StageState, store: Store): string[] {
-  return [...state.layers].reverse().map((l) => store.snapshots.path(l.diffId));
+  return [...new Set([...state.layers].reverse().map((l) => store.snapshots.path(l.diffId)))];
 }
 
 /**

@@ -26,6 +26,7 @@ export function encodeSpec(spec: SandboxSpec, workRoot: string, files: PreparedF
   for (const m of spec.mounts) {
     if (m.type === 'bind') add('bind', m.source, m.target, m.readonly ? '1' : '0');
     else if (m.type === 'overlay') add('cow', m.source, m.target);
+    else if (m.type === 'layers') add('layers', m.readonly ? '1' : '0', m.target, String(m.sources.length), ...m.sources);
     else add('tmpfs', m.target, String(m.sizeBytes ?? 0));
   }
   const limits = spec.limits ?? {};

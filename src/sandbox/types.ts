@@ -3,6 +3,11 @@ export type SandboxMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean }
   /** A writable view of a host directory whose writes are discarded (BuildKit's `bind,rw`): an overlay in workRoot. */
   | { type: 'overlay'; source: string; target: string }
+  /**
+   * Stacked host dirs (top-most first) as one overlay: a stage's rootfs, or a dir in it, for
+   * `--mount=type=bind,from=`. Writes (unless readonly) go to workRoot and are discarded.
+   */
+  | { type: 'layers'; sources: string[]; target: string; readonly: boolean }
   | { type: 'tmpfs'; target: string; sizeBytes?: number };
 
 export interface SandboxSpec {

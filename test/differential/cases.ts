@@ -145,6 +145,24 @@ export const CASES: Case[] = [
     files: { ...FILES, '.dockerignore': '*.md\n!keep.md\ndir/sub\n', 'keep.md': 'K\n', 'logs/x.log': 'L\n' },
   },
   {
+    name: 'RUN --mount=type=bind from a stage (dir, file, rw) and from the context',
+    // buildah leaves /mnt, the parent it created for the mount targets, as an empty dir in the
+    // layer; BuildKit and tsbuild remove mount stubs. Allowed only as that exact stub.
+    allow: (path, ours, theirs) => runStub(path, ours, theirs) || (path === '/mnt' && ours === undefined && theirs?.type === 'dir'),
+    dockerfile: [
+      'FROM $BASE AS build',
+      'RUN mkdir -p /out/sub && echo one > /out/a && echo two > /out/sub/b && ln -s sub/b /out/link && chown 1000:1000 /out/sub',
+      'RUN echo three > /out/c && rm /out/a',
+      'FROM $BASE',
+      'RUN --mount=type=bind,from=build,source=/out,target=/mnt/in cp -a /mnt/in/. /app/',
+      'RUN --mount=type=bind,from=build,source=/out/link,target=/mnt/b cat /mnt/b > /b-copy',
+      'RUN --mount=type=bind,from=build,source=/out,target=/mnt/rw,rw echo x > /mnt/rw/new && ls /mnt/rw > /rw-list',
+      'RUN --mount=type=bind,source=dir,target=/mnt/ctx ls -a /mnt/ctx > /ctx-list && cat /mnt/ctx/x > /ctx-x',
+      '',
+    ].join('\n'),
+    files: FILES,
+  },
+  {
     name: 'ADD of an http URL into a dir and to a file name',
     dockerfile: 'FROM $BASE\nADD $HTTP/files/remote.txt /dl/\nADD $HTTP/files/remote.txt /dl-named\n',
   },
