@@ -2,12 +2,13 @@
  * `RUN --mount=type=cache`: a persistent dir under the store, named by a hash of its id (so an id
  * can never name a host path, CVE-2024-9675). With `from=STAGE|IMAGE[,source=DIR]` the cache
  * starts as a copy of that dir, and, as in BuildKit, a different base is a different cache.
- * `sharing=locked` users of one cache run one at a time within this process; `private` ones get a
- * dir of their own while it is in use.
+ * `sharing=locked` users of one cache run one at a time, across processes too (flock); `private`
+ * ones get a dir of their own while it is in use (within this process).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chown, mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { holdFileLock } from '../store/index.js';
 import { TsbuildError, errnoCode } from '../util/errors.js';
 import { lstatOrUndefined } from '../util/fs.js';
 import { viewItem } from './add-sources.js';
@@ -51,6 +52,25 @@ async function lock(dir: string): Promise<() => void> {
   };
 }
 
+/**
+ * `sharing=locked` between builds too: after this process's queue, flock(2) on `<dir>.lock` (a
+ * SIGKILLed holder releases it with its fd). The in-process queue comes first because flock locks
+ * belong to open files, and two opens in one process would not exclude each other in order.
+ */
+async function lockAcrossProcesses(dir: string, signal: AbortSignal | undefined): Promise<() => void> {
+  const unlock = await lock(dir);
+  try {
+    await mkdir(dirname(dir), { recursive: true });
+    const release = await holdFileLock(`${dir}.lock`, signal);
+    return () => {
+      void release().finally(unlock);
+    };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
 /** Steps of this process using each cache dir now (for sharing=private). */
 const users = new Map<string, number>();
 
@@ -79,7 +99,7 @@ export async function cacheDir(
   let dir = join(env.store.root, 'cache-mounts', name);
   if (m.sharing === 'private' && users.has(dir)) dir = o.scratch;
   // `held`: caches this step has locked already (the same cache mounted twice must not wait on itself).
-  const unlock = m.sharing === 'locked' && !o.held.has(dir) ? await lock(dir) : undefined;
+  const unlock = m.sharing === 'locked' && !o.held.has(dir) ? await lockAcrossProcesses(dir, env.signal) : undefined;
   if (unlock !== undefined) o.held.add(dir);
   const unuse = use(dir);
   const release = (): void => {

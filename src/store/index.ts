@@ -5,4 +5,4 @@ export { verifyStore } from './verify.js';
 export { sweepTmp } from './tmp.js';
 export { asStoreNoSpace, isNoSpace } from './nospace.js';
 export { REF_NAME } from './tags.js';
-export { withFileLock, type LockMode } from './lock.js';
+export { holdFileLock, withFileLock, type LockMode } from './lock.js';

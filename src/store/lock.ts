@@ -82,3 +82,23 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, si
     await fh.close(); // releases the flock
   }
 }
+
+/**
+ * Takes `lockPath` exclusively for a holder whose scope is not one callback (e.g. a cache mount
+ * held for a RUN step); the returned function releases it. Not re-entrant: callers track that.
+ */
+export async function holdFileLock(lockPath: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+  const fh = await open(lockPath, 'a');
+  holding.add(fh);
+  try {
+    await acquire(fh.fd, 'exclusive', signal);
+  } catch (err) {
+    holding.delete(fh);
+    await fh.close();
+    throw err;
+  }
+  return async () => {
+    holding.delete(fh);
+    await fh.close();
+  };
+}

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildEvent } from '../../src/builder/events.js';
+import { requireCli, startCli } from '../hostile/helpers.js';
 import { imageOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
@@ -53,6 +54,19 @@ describe('RUN --mount=type=cache', () => {
     expect(log).toHaveLength(4);
     const twice = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=cache,id=lk2,target=/a,sharing=locked --mount=type=cache,id=lk2,target=/b,sharing=locked touch /a/x && ls /b\n' });
     expect(logOf((await runBuild(fx.store, { contextDir: twice })).events)).toBe('x\n');
+    for (let i = 0; i < 4; i += 2) expect(log[i + 1]).toBe((log[i] ?? '').replace('start', 'end'));
+  });
+
+  it('sharing=locked holds across two tsbuild processes on one store (flock on the cache)', async () => {
+    requireCli();
+    const step = (n: string): string => `FROM busybox:local\nRUN --mount=type=cache,id=xproc,target=/c,sharing=locked echo start-${n} >> /c/log && sleep 0.5 && echo end-${n} >> /c/log\n`;
+    const [a, b] = await Promise.all([fx.ctx({ Dockerfile: step('a') }), fx.ctx({ Dockerfile: step('b') })]);
+    const builds = [startCli(fx.store.root, ['build', '--progress', 'quiet', a]), startCli(fx.store.root, ['build', '--progress', 'quiet', b])];
+    for (const r of await Promise.all(builds.map((c) => c.result))) expect(r.code, r.stderr).toBe(0);
+    const read = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=cache,id=xproc,target=/c cp /c/log /log\n' });
+    const { result } = await runBuild(fx.store, { contextDir: read });
+    const log = (await readInImage((await imageOf(fx.store, result.manifestDigest)).view, '/log'))?.trim().split('\n') ?? [];
+    expect(log).toHaveLength(4);
     for (let i = 0; i < 4; i += 2) expect(log[i + 1]).toBe((log[i] ?? '').replace('start', 'end'));
   });
 
