@@ -32,6 +32,8 @@ export interface StepEnv {
   limits: { memoryBytes?: number; cpus?: number; pids?: number };
   secrets: Record<string, string>;
   sourceDateEpoch?: number;
+  /** --no-cache for this stage: steps rebuild from scratch (COPY reuses no earlier snapshot). */
+  noCache?: boolean;
   signal?: AbortSignal;
   onLog?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** CMD set earlier in this stage: ENTRYPOINT must not reset it. */
