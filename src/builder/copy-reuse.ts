@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest, type Digest } from '../image/digest.js';
-import { writeCacheFile } from '../store/cache.js';
+import { HINT_FILES_KEPT, trimOldest, writeCacheFile } from '../store/cache.js';
 import type { Store } from '../store/types.js';
 import { errnoCode } from '../util/errors.js';
 import type { CacheInputs } from './cachekey.js';
@@ -64,4 +64,5 @@ export async function loadReuse(store: Store, lineage: string): Promise<CopyReus
 /** Unsynced (see writeCacheFile): losing the record costs one full copy, never a wrong layer. */
 export async function saveReuse(store: Store, lineage: string, diffId: Digest, files: Map<string, string>): Promise<void> {
   await writeCacheFile(recordPath(store, lineage), JSON.stringify({ diffId, files: Object.fromEntries(files) }), store.tmpDir);
+  await trimOldest(join(store.root, 'cache', 'copy'), HINT_FILES_KEPT);
 }

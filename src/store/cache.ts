@@ -5,7 +5,7 @@
  * JSON files written atomically; the builder defines what `data` means.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
@@ -62,9 +62,29 @@ export async function writeCacheFile(path: string, data: string, tmpDir: string)
   }
 }
 
+/**
+ * Keeps the `keep` most recently written files of a hint directory: memo files are per context
+ * root and COPY records per step lineage, so CI checkouts in fresh paths would otherwise pile up.
+ */
+export async function trimOldest(dir: string, keep: number): Promise<void> {
+  const names = await listNames(dir);
+  if (names.length <= keep) return;
+  const dated: { path: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st !== undefined) dated.push({ path, mtimeMs: st.mtimeMs });
+  }
+  dated.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { path } of dated.slice(keep)) await rm(path, { force: true });
+}
+
+/** How many per-context memo files and COPY reuse records a store keeps. */
+export const HINT_FILES_KEPT = 64;
+
 type Table = Record<string, string | undefined>;
 
-function createMemo(file: string, tmpDir: string): ContentMemo {
+function createMemo(file: string, tmpDir: string, scoped: boolean): ContentMemo {
   // The parsed object is the lookup table: building a Map of 30,000 entries costs as much again.
   let loaded: Table = {};
   const dirty = new Map<string, string>();
@@ -83,6 +103,7 @@ function createMemo(file: string, tmpDir: string): ContentMemo {
       const merged = (await readJsonFile<Table>(file)) ?? {};
       for (const [k, v] of dirty) merged[k] = v;
       await writeCacheFile(file, JSON.stringify(merged), tmpDir).catch(rethrowNoSpace(dirname(dirname(file)), 'writing the context memo'));
+      if (scoped) await trimOldest(dirname(file), HINT_FILES_KEPT);
       loaded = merged;
       dirty.clear();
     },
@@ -94,12 +115,12 @@ export function createCacheIndex(root: string, tmpDir: string): CacheIndex {
   const file = (key: string): string => join(dir, `${checkKey(key)}.json`);
   const memos = new Map<string, ContentMemo>();
   return {
-    memo: createMemo(join(root, 'cache', 'memo.json'), tmpDir),
+    memo: createMemo(join(root, 'cache', 'memo.json'), tmpDir, false),
     memoFor(scope) {
       // One file per context root: a 50-file build never loads a 30,000-file context's memo.
       const name = createHash('sha256').update(scope).digest('hex').slice(0, 32);
       let memo = memos.get(name);
-      if (memo === undefined) memos.set(name, (memo = createMemo(join(root, 'cache', 'memo', `${name}.json`), tmpDir)));
+      if (memo === undefined) memos.set(name, (memo = createMemo(join(root, 'cache', 'memo', `${name}.json`), tmpDir, true)));
       return memo;
     },
     async get(key) {

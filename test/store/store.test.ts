@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest, type Digest } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/mediatypes.js';
+import { HINT_FILES_KEPT } from '../../src/store/cache.js';
 import { verifyStore } from '../../src/store/verify.js';
 import { defaultStoreRoot, openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
@@ -232,6 +233,18 @@ describe('cache index', () => {
     const thirdA = third.cache.memoFor('/ctx/a');
     await thirdA.load();
     expect([thirdA.get('1:2:3:4:5'), thirdA.get('k2'), thirdA.get('k3')]).toEqual(['sha256:aa', 'sha256:k2', 'sha256:k3']);
+  });
+
+  it('keeps only the most recently written per-context memo files', async () => {
+    for (let i = 0; i < HINT_FILES_KEPT + 2; i++) {
+      const memo = store.cache.memoFor(`/ctx/${i}`);
+      memo.set(`${i}:1:1:1:1`, 'sha256:aa');
+      await memo.flush();
+    }
+    expect(readdirSync(join(store.root, 'cache', 'memo'))).toHaveLength(HINT_FILES_KEPT);
+    const last = (await openStore(store.root)).cache.memoFor(`/ctx/${HINT_FILES_KEPT + 1}`);
+    await last.load();
+    expect(last.get(`${HINT_FILES_KEPT + 1}:1:1:1:1`)).toBe('sha256:aa');
   });
 
   it('reads a torn memo file as empty', async () => {
