@@ -5,7 +5,7 @@
  * The copy goes to `/` so that no dir in the layer is created by the step itself (a created
  * destination gets the build's time, as in BuildKit, and two builds may straddle a second).
  */
-import { chmod, lstat, mkdir, rename, rm, symlink, utimes, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { imageOf, runBuild, useBusyboxStore } from './helpers.js';
@@ -110,6 +110,23 @@ describe('incremental COPY', () => {
     await appendFile(join(ctx, 'd2/x'), 'again\n');
     await fx.store.snapshots.remove(before.diffId as Parameters<typeof fx.store.snapshots.remove>[0]);
     await rebuildMatchesCold();
+  });
+});
+
+describe('shared inodes', () => {
+  it('a RUN appending to a reused file copies it up: no snapshot sharing the inode changes', async () => {
+    const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nCOPY . /s/\nRUN echo more >> /s/keep.txt\n', 'keep.txt': 'keep\n', 'edit.txt': 'v1\n' });
+    const copyLayerDir = async (): Promise<string> => {
+      const { result } = await runBuild(fx.store, { contextDir: dir });
+      const { config } = await imageOf(fx.store, result.manifestDigest);
+      return fx.store.snapshots.path(config.rootfs.diff_ids.at(-2) as (typeof config.rootfs.diff_ids)[number]);
+    };
+    const first = await copyLayerDir();
+    await appendFile(join(dir, 'edit.txt'), 'v2\n');
+    const second = await copyLayerDir();
+    expect(await ino(join(second, 's/keep.txt'))).toBe(await ino(join(first, 's/keep.txt')));
+    expect(await readFile(join(first, 's/keep.txt'), 'utf8')).toBe('keep\n');
+    expect(await readFile(join(second, 's/keep.txt'), 'utf8')).toBe('keep\n');
   });
 });
 
