@@ -9,13 +9,18 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Hash } from 'node:crypto';
 import { createIgnoreMatcher } from '../parser/index.js';
-import type { BuildContext, ContextEntry } from './context.js';
+import { cooperative } from '../util/cooperate.js';
+import { statIdentity, type BuildContext, type ContextEntry } from './context.js';
 import type { CopyItem } from './copy.js';
 import type { RootfsView, ViewEntry } from './rootfs.js';
 
 /** An item plus how to digest its file content (memoised for context files). */
 export interface SourceItem extends CopyItem {
   digest?: () => Promise<string>;
+  /** The digest when known without waiting (memo hit, small file); undefined: call `digest`. */
+  digestSync?: () => string | undefined;
+  /** Context dirs: the children as one array, so hashing 30,000 files is not 30,000 promises. */
+  childrenSync?: () => SourceItem[];
 }
 
 /** `--exclude` patterns (dockerignore syntax), matched relative to each copied source. */
@@ -48,16 +53,30 @@ function baseItem(name: string, hostPath: string, s: Stats | BigIntStats, ids: {
 }
 
 const ROOT_IDS = { uid: 0, gid: 0 };
+/** Lets the event loop turn while a big context is listed synchronously (util/cooperate.ts). */
+const tick = cooperative();
 
 export function contextItem(context: BuildContext, entry: ContextEntry, exclude: Excluder | undefined, rel: string, signal?: AbortSignal): SourceItem {
   const item = baseItem(entry.rel.split('/').pop() ?? '', entry.hostPath, entry.stat, ROOT_IDS);
-  if (item.kind === 'file') item.digest = () => context.fileDigest(entry, signal);
+  if (item.kind === 'file') {
+    item.digest = () => context.fileDigest(entry, signal);
+    item.digestSync = () => context.fileDigestSync(entry);
+    item.identity = statIdentity(entry.stat);
+  }
   if (item.kind === 'dir') {
-    item.children = async function* () {
-      for await (const child of context.children(entry, signal)) {
+    const childrenSync = (): SourceItem[] => {
+      const out: SourceItem[] = [];
+      for (const child of context.childrenSync(entry)) {
         const childRel = rel === '' ? posix.basename(child.rel) : `${rel}/${posix.basename(child.rel)}`;
-        if (exclude?.(childRel) === true) continue;
-        yield contextItem(context, child, exclude, childRel, signal);
+        if (exclude?.(childRel) !== true) out.push(contextItem(context, child, exclude, childRel, signal));
+      }
+      return out;
+    };
+    item.childrenSync = childrenSync;
+    item.children = async function* () {
+      for (const child of childrenSync()) {
+        await tick(signal);
+        yield child;
       }
     };
   }
@@ -108,18 +127,32 @@ export function withParents(item: SourceItem, components: string[], dirAt: (dept
   return { name: '', hostPath: '', kind: 'dir', mode: 0o40755, uid: 0, gid: 0, mtimeMs: 0, children: wrap(0) };
 }
 
+/** A COPY's per-file inputs are kept for --explain-cache up to this many files (one past it: too many). */
+export const EXPLAIN_FILES = 2000;
+
 /** Feeds the selected tree into `hash`: one line per node, files by content digest. */
-export async function hashItems(hash: Hash, items: SourceItem[], signal?: AbortSignal, files?: Record<string, string>): Promise<void> {
+export async function hashItems(hash: Hash, items: SourceItem[], signal?: AbortSignal, files?: Map<string, string>): Promise<void> {
+  const line = (item: SourceItem, path: string, data: string): void => {
+    hash.update(`${path}\0${item.kind}\0${item.mode}\0${item.uid}:${item.gid}\0${data}\n`);
+    // Recorded (outside the key) so --explain-cache can name the file that changed.
+    if (files !== undefined && files.size <= EXPLAIN_FILES) files.set(path.replace(/^\d+:/, ''), `${item.kind}:${item.mode}:${item.uid}:${item.gid}:${data}`);
+  };
   const visit = async (item: SourceItem, path: string): Promise<void> => {
     signal?.throwIfAborted();
     let data = '';
     if (item.kind === 'file') data = item.digest !== undefined ? await item.digest() : '';
     else if (item.kind === 'symlink') data = await readlink(item.hostPath);
     else if (item.kind === 'char' || item.kind === 'block') data = String(item.rdev ?? 0);
-    hash.update(`${path}\0${item.kind}\0${item.mode}\0${item.uid}:${item.gid}\0${data}\n`);
-    // Recorded (outside the key) so --explain-cache can name the file that changed.
-    if (files !== undefined) files[path.replace(/^\d+:/, '')] = `${item.kind}:${item.mode}:${item.uid}:${item.gid}:${data}`;
-    if (item.children !== undefined) for await (const child of item.children()) await visit(child, `${path}/${child.name}`);
+    line(item, path, data);
+    if (item.childrenSync !== undefined) {
+      // Files answered synchronously (the warm case) cost no promise; dirs and big files recurse.
+      for (const child of item.childrenSync()) {
+        const known = child.kind === 'file' ? child.digestSync?.() : undefined;
+        if (known !== undefined) line(child, `${path}/${child.name}`, known);
+        else await visit(child, `${path}/${child.name}`);
+      }
+      await tick(signal);
+    } else if (item.children !== undefined) for await (const child of item.children()) await visit(child, `${path}/${child.name}`);
   };
   for (const [i, item] of items.entries()) await visit(item, `${i}:${item.name}`);
 }

@@ -4,7 +4,7 @@
  * content digest that goes into cache keys. File digests are memoised by (dev, ino, size, mtime,
  * ctime) so a warm build over a large context reads metadata only.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -95,16 +95,23 @@ export class BuildContext {
    * something below it. The one rule both hashing (`walk`) and copying use.
    */
   async *children(dir: ContextEntry, signal?: AbortSignal): AsyncGenerator<ContextEntry> {
-    // Synchronous metadata calls (util/cooperate.ts): a warm build over a 30,000-file context
-    // is nothing but these.
-    for (const name of readdirSync(dir.hostPath).sort()) {
+    for (const child of this.childrenSync(dir)) {
       await this.#tick(signal);
+      yield child;
+    }
+  }
+
+  /** `children` as one array: synchronous metadata calls (util/cooperate.ts), no promise per entry. */
+  childrenSync(dir: ContextEntry): ContextEntry[] {
+    const out: ContextEntry[] = [];
+    for (const name of readdirSync(dir.hostPath).sort()) {
       const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
       const hostPath = join(dir.hostPath, name);
       const stat = lstatSync(hostPath, { bigint: true });
       if (this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore?.mayMatchInside?.(rel) ?? false))) continue;
-      yield { rel, hostPath, stat };
+      out.push({ rel, hostPath, stat });
     }
+    return out;
   }
 
   /** Recursively lists a directory entry's descendants (not itself), in `children` order. */
@@ -117,15 +124,23 @@ export class BuildContext {
 
   /** sha256 of a regular file's content, memoised by stat identity. */
   async fileDigest(entry: ContextEntry, signal?: AbortSignal): Promise<string> {
-    const s = entry.stat;
-    const key = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-    const known = this.#memo?.get(key);
+    const known = this.fileDigestSync(entry);
     if (known !== undefined) return known;
     const hash = createHash('sha256');
-    if (s.size <= SMALL_FILE) hash.update(readFileSync(entry.hostPath));
-    else for await (const chunk of createReadStream(entry.hostPath, { signal })) hash.update(chunk as Buffer);
+    for await (const chunk of createReadStream(entry.hostPath, { signal })) hash.update(chunk as Buffer);
+    return this.#remember(entry, hash);
+  }
+
+  /** The digest when it needs no streaming: a memo hit or a small file read at once; else undefined. */
+  fileDigestSync(entry: ContextEntry): string | undefined {
+    const known = this.#memo?.get(statIdentity(entry.stat));
+    if (known !== undefined || entry.stat.size > SMALL_FILE) return known;
+    return this.#remember(entry, createHash('sha256').update(readFileSync(entry.hostPath)));
+  }
+
+  #remember(entry: ContextEntry, hash: Hash): string {
     const digest = `sha256:${hash.digest('hex')}`;
-    this.#memo?.set(key, digest);
+    this.#memo?.set(statIdentity(entry.stat), digest);
     return digest;
   }
 
@@ -161,6 +176,11 @@ export class BuildContext {
     if (this.isIgnored(rel)) return undefined;
     return { rel, hostPath: join(this.dir, ...resolved), stat };
   }
+}
+
+/** dev:ino:size:mtime:ctime: unchanged means the same inode with the same content and metadata. */
+export function statIdentity(s: BigIntStats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
 /** Cleans a COPY source; refuses anything that climbs out of the context (`COPY ../x`). */

@@ -10,7 +10,8 @@ import { readXattrs } from '../layers/index.js';
 import { mknod } from '../layers/nodes.js';
 import { setXattr } from '../util/xattr.js';
 import { cooperative } from '../util/cooperate.js';
-import { TsbuildError } from '../util/errors.js';
+import { errnoCode, TsbuildError } from '../util/errors.js';
+import type { CopyReuse } from './copy-reuse.js';
 import type { RootfsView } from './rootfs.js';
 
 export interface CopyItem {
@@ -27,6 +28,8 @@ export interface CopyItem {
   linkKey?: string;
   /** Entries of an unpacked archive keep their modes (BuildKit ignores --chmod there). */
   keepMode?: boolean;
+  /** Context files: the source's stat identity (see copy-reuse.ts); absent when unknown. */
+  identity?: string;
   children?: () => AsyncIterable<CopyItem>;
 }
 
@@ -44,6 +47,10 @@ export interface CopyPlan {
   chmod?: ChmodSpec;
   /** SOURCE_DATE_EPOCH: every copied node gets this mtime instead of the source's. */
   mtimeMs?: number;
+  /** The previous snapshot of this step: unchanged files are hard-linked from it. */
+  reuse?: CopyReuse;
+  /** Filled with staged path -> source identity, the record the next build reuses. */
+  staged?: Map<string, string>;
   signal?: AbortSignal;
 }
 
@@ -91,6 +98,9 @@ async function copyChildren(run: Run, dir: CopyItem, destDir: string): Promise<v
       const where = existing.entry?.stat.isDirectory() ? existing.path : target;
       await ensureDir(run, where, child);
       await copyChildren(run, child, where);
+      // Its entries bumped its mtime: set it again last, as fsutil's copyFileInfo after the contents.
+      const t = (run.mtimeMs ?? child.mtimeMs) / 1000;
+      utimesSync(join(run.staging, where), t, t);
     } else {
       await copyOne(run, child, target);
     }
@@ -133,6 +143,12 @@ async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<voi
 
 async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> {
   const host = join(run.staging, target);
+  run.staged?.delete(target);
+  if (item.kind === 'file' && item.identity !== undefined && item.linkKey === undefined) {
+    const reused = run.reuse?.files.get(target) === item.identity && linkFrom(run.reuse.dir, target, host);
+    run.staged?.set(target, item.identity);
+    if (reused) return;
+  }
   // A later source may replace an earlier one at the same path (file, link or whole dir).
   if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) rmSync(host, { recursive: true, force: true });
   if (item.linkKey !== undefined) {
@@ -169,6 +185,28 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
       return; // sockets are not copied (fsutil skips them too)
   }
   applyAttrs(run, host, item, item.kind !== 'symlink');
+}
+
+/**
+ * Hard-links the previous snapshot's file (a regular file there: the record and the snapshot
+ * come from the same staging). Any failure (pruned meanwhile, EMLINK) means copy instead.
+ */
+function linkFrom(dir: string, target: string, host: string): boolean {
+  const from = join(dir, target);
+  try {
+    linkSync(from, host);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') return false;
+  }
+  // A later source replacing an earlier one at the same path.
+  rmSync(host, { recursive: true, force: true });
+  try {
+    linkSync(from, host);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean): void {

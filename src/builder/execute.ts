@@ -91,8 +91,9 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   for (const [k, v] of plan.metaArgs) if (v !== undefined) inherited.set(k, v);
   for (const name of plan.unusedBuildArgs) emit({ type: 'warning', message: `build-arg ${name} was given but no stage consumes it` });
 
-  await deps.store.cache.memo.load();
-  const memo = new CountingMemo(deps.store.cache.memo);
+  const stored = deps.store.cache.memoFor(contextDir);
+  await stored.load();
+  const memo = new CountingMemo(stored);
   const context = new BuildContext(contextDir, { ignore: await loadIgnore(dockerfilePath, contextDir), memo });
   const inflight = new Map<number, Promise<StageState>>();
   const env: StageRunEnv = {
@@ -113,7 +114,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
     return p;
   };
   const finalState = await runStage(plan.target);
-  await deps.store.cache.memo.flush();
+  await stored.flush();
 
   const created = request.sourceDateEpoch !== undefined ? new Date(request.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   const state = cloneState(finalState);
@@ -191,6 +192,7 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
     secrets: env.request.secrets ?? {},
     ...(env.request.ssh !== undefined ? { ssh: env.request.ssh } : {}),
     ...(env.request.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.request.sourceDateEpoch } : {}),
+    ...(noCache ? { noCache } : {}),
     ...(env.signal !== undefined ? { signal: env.signal } : {}),
     cmdSetInStage: false,
   };

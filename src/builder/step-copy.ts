@@ -11,9 +11,10 @@ import type { Digest } from '../image/index.js';
 import type { AddInstruction, CopyInstruction } from '../parser/types.js';
 import { TsbuildError } from '../util/errors.js';
 import { detectArchive, unpackArchive, type ArchiveFormat } from './add-archive.js';
-import { contextItem, excluder, hashItems, hostDirItem, viewItem, withParents, type Excluder, type SourceItem } from './add-sources.js';
+import { contextItem, excluder, EXPLAIN_FILES, hashItems, hostDirItem, viewItem, withParents, type Excluder, type SourceItem } from './add-sources.js';
 import { downloadToBlob, isGitSource, isUrl, parseChecksum, urlFileName } from './add-url.js';
 import { normaliseSource, type BuildContext } from './context.js';
+import { loadReuse, lineageOf, saveReuse } from './copy-reuse.js';
 import { stageCopy, type ChmodSpec, type CopyItem } from './copy.js';
 import type { Expander } from './expand.js';
 import { hasWildcard, matchComponent } from './match.js';
@@ -46,7 +47,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
   const lowerDirs = lowerDirsOf(state, env.store);
 
   const hash = createHash('sha256');
-  const files: Record<string, string> = {}; // for --explain-cache only (not in the key)
+  const files = new Map<string, string>(); // for --explain-cache only (not in the key)
   const pending: Pending[] = [];
   if (fromState !== undefined) {
     const view = new RootfsView(lowerDirsOf(fromState, env.store));
@@ -96,8 +97,9 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
     env: [],
     content: `sha256:${hash.digest('hex')}`,
     extra: { chown: chown ?? '', user: state.config.config?.User ?? '', exclude: JSON.stringify(excludes), unpack: String(unpack ?? '') },
-    ...(Object.keys(files).length <= 2000 ? { files } : {}),
+    ...(files.size <= EXPLAIN_FILES ? { files: Object.fromEntries(files) } : {}),
   };
+  const lineage = lineageOf(inputs, env.sourceDateEpoch);
   const apply = async (): Promise<StepDelta> => {
     const staging = await mkdtemp(join(env.store.tmpDir, 'copy-'));
     const scratch: string[] = [];
@@ -136,6 +138,9 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
         }
       }
       const epochMs = env.sourceDateEpoch !== undefined ? env.sourceDateEpoch * 1000 : undefined;
+      // --no-cache means a genuine rebuild: nothing taken from an earlier snapshot either.
+      const reuse = env.noCache === true ? undefined : await loadReuse(env.store, lineage);
+      const staged = new Map<string, string>();
       await stageCopy(all, {
         staging,
         view,
@@ -145,9 +150,13 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
         ...(owner !== undefined ? { chown: owner } : {}),
         ...(chmod !== undefined ? { chmod } : {}),
         ...(epochMs !== undefined ? { mtimeMs: epochMs } : {}),
+        ...(reuse !== undefined ? { reuse } : {}),
+        staged,
         ...(env.signal !== undefined ? { signal: env.signal } : {}),
       });
-      return await commitStepLayer(env, staging, [], `${createdBy} # buildkit`);
+      const delta = await commitStepLayer(env, staging, [], `${createdBy} # buildkit`);
+      if (staged.size > 0 && delta.layer !== undefined) await saveReuse(env.store, lineage, delta.layer.diffId, staged);
+      return delta;
     } finally {
       await rm(staging, { recursive: true, force: true });
       for (const dir of scratch) await rm(dir, { recursive: true, force: true });

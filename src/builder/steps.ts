@@ -34,6 +34,8 @@ export interface StepEnv {
   /** `--ssh`: by id, an agent socket or private key files, for RUN --mount=type=ssh. */
   ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
+  /** --no-cache for this stage: steps rebuild from scratch (COPY reuses no earlier snapshot). */
+  noCache?: boolean;
   signal?: AbortSignal;
   onLog?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** CMD set earlier in this stage: ENTRYPOINT must not reset it. */

@@ -1,14 +1,16 @@
 /**
- * Build cache entries (`cache/entries/<key>.json`), the context stat memo (`cache/memo.json`)
+ * Build cache entries (`cache/entries/<key>.json`), the context stat memo (`cache/memo/<context
+ * hash>.json`, one per context root; `cache/memo.json` unscoped)
  * and the compression cache (`cache/compressed/<diffID hex>.<format>.json`). Values are small
  * JSON files written atomically; the builder defines what `data` means.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
-import { writeAtomic } from '../util/fs.js';
+import { tmpName, writeAtomic } from '../util/fs.js';
 import { rethrowNoSpace } from './nospace.js';
 import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, ContentMemo } from './types.js';
 
@@ -43,24 +45,65 @@ function checkKey(key: string): string {
   return key;
 }
 
-function createMemo(file: string, tmpDir: string): ContentMemo {
-  let loaded = new Map<string, string>();
+/**
+ * Write-then-rename without fsync, for files that are only hints (the memo, COPY reuse records):
+ * a crash may lose or tear one, which costs a re-hash or a full copy, never a wrong result. An
+ * fsync here would wait for every dirty page of the layer just written.
+ */
+export async function writeCacheFile(path: string, data: string, tmpDir: string): Promise<void> {
+  await mkdir(tmpDir, { recursive: true });
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(tmpDir, tmpName('.memo'));
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Keeps the `keep` most recently written files of a hint directory: memo files are per context
+ * root and COPY records per step lineage, so CI checkouts in fresh paths would otherwise pile up.
+ */
+export async function trimOldest(dir: string, keep: number): Promise<void> {
+  const names = await listNames(dir);
+  if (names.length <= keep) return;
+  const dated: { path: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st !== undefined) dated.push({ path, mtimeMs: st.mtimeMs });
+  }
+  dated.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { path } of dated.slice(keep)) await rm(path, { force: true });
+}
+
+/** How many per-context memo files and COPY reuse records a store keeps. */
+export const HINT_FILES_KEPT = 64;
+
+type Table = Record<string, string | undefined>;
+
+function createMemo(file: string, tmpDir: string, scoped: boolean): ContentMemo {
+  // The parsed object is the lookup table: building a Map of 30,000 entries costs as much again.
+  let loaded: Table = {};
   const dirty = new Map<string, string>();
   return {
-    get: (key) => dirty.get(key) ?? loaded.get(key),
+    get: (key) => dirty.get(key) ?? (Object.hasOwn(loaded, key) ? loaded[key] : undefined),
     set(key, digest) {
-      if (loaded.get(key) !== digest) dirty.set(key, digest);
+      if (loaded[key] !== digest) dirty.set(key, digest);
     },
     async load() {
-      const data = await readJsonFile<Record<string, string>>(file);
-      loaded = new Map(Object.entries(data ?? {}));
+      loaded = (await readJsonFile<Table>(file)) ?? {};
     },
     async flush(options = {}) {
       if (dirty.size === 0) return;
+      options.signal?.throwIfAborted();
       // Merge with what another process may have flushed meanwhile; last writer wins per key.
-      const onDisk = await readJsonFile<Record<string, string>>(file);
-      const merged = new Map([...Object.entries(onDisk ?? {}), ...dirty]);
-      await writeAtomic(file, JSON.stringify(Object.fromEntries(merged)), options.signal ? { tmpDir, signal: options.signal } : { tmpDir });
+      const merged = (await readJsonFile<Table>(file)) ?? {};
+      for (const [k, v] of dirty) merged[k] = v;
+      await writeCacheFile(file, JSON.stringify(merged), tmpDir).catch(rethrowNoSpace(dirname(dirname(file)), 'writing the context memo'));
+      if (scoped) await trimOldest(dirname(file), HINT_FILES_KEPT);
       loaded = merged;
       dirty.clear();
     },
@@ -70,8 +113,16 @@ function createMemo(file: string, tmpDir: string): ContentMemo {
 export function createCacheIndex(root: string, tmpDir: string): CacheIndex {
   const dir = join(root, 'cache', 'entries');
   const file = (key: string): string => join(dir, `${checkKey(key)}.json`);
+  const memos = new Map<string, ContentMemo>();
   return {
-    memo: createMemo(join(root, 'cache', 'memo.json'), tmpDir),
+    memo: createMemo(join(root, 'cache', 'memo.json'), tmpDir, false),
+    memoFor(scope) {
+      // One file per context root: a 50-file build never loads a 30,000-file context's memo.
+      const name = createHash('sha256').update(scope).digest('hex').slice(0, 32);
+      let memo = memos.get(name);
+      if (memo === undefined) memos.set(name, (memo = createMemo(join(root, 'cache', 'memo', `${name}.json`), tmpDir, true)));
+      return memo;
+    },
     async get(key) {
       return readJsonFile<CacheEntry>(file(key));
     },

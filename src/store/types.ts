@@ -67,6 +67,8 @@ export interface CacheIndex {
   delete(key: string): Promise<void>;
   list(): Promise<{ key: string; entry: CacheEntry }[]>;
   memo: ContentMemo;
+  /** The memo of one build context root (same object for the same root within a process). */
+  memoFor(scope: string): ContentMemo;
 }
 
 export type CompressionFormat = 'gzip' | 'zstd';

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest, type Digest } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/mediatypes.js';
+import { HINT_FILES_KEPT } from '../../src/store/cache.js';
 import { verifyStore } from '../../src/store/verify.js';
 import { defaultStoreRoot, openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
@@ -210,5 +211,50 @@ describe('cache index', () => {
     const third = await openStore(store.root);
     await third.cache.memo.load();
     expect([third.cache.memo.get('k2'), third.cache.memo.get('k3')]).toEqual(['sha256:bb', 'sha256:cc']);
+  });
+
+  it('keeps one memo file per context root, shared within a process, merged across processes', async () => {
+    const a = store.cache.memoFor('/ctx/a');
+    expect(store.cache.memoFor('/ctx/a')).toBe(a);
+    a.set('1:2:3:4:5', 'sha256:aa');
+    store.cache.memoFor('/ctx/b').set('6:7:8:9:10', 'sha256:bb');
+    await a.flush();
+    await store.cache.memoFor('/ctx/b').flush();
+    expect(readdirSync(join(store.root, 'cache', 'memo'))).toHaveLength(2);
+    const other = await openStore(store.root);
+    const otherA = other.cache.memoFor('/ctx/a');
+    await otherA.load();
+    expect([otherA.get('1:2:3:4:5'), otherA.get('6:7:8:9:10'), otherA.get('constructor')]).toEqual(['sha256:aa', undefined, undefined]);
+    otherA.set('k2', 'sha256:k2');
+    a.set('k3', 'sha256:k3');
+    await otherA.flush();
+    await a.flush();
+    const third = await openStore(store.root);
+    const thirdA = third.cache.memoFor('/ctx/a');
+    await thirdA.load();
+    expect([thirdA.get('1:2:3:4:5'), thirdA.get('k2'), thirdA.get('k3')]).toEqual(['sha256:aa', 'sha256:k2', 'sha256:k3']);
+  });
+
+  it('keeps only the most recently written per-context memo files', async () => {
+    for (let i = 0; i < HINT_FILES_KEPT + 2; i++) {
+      const memo = store.cache.memoFor(`/ctx/${i}`);
+      memo.set(`${i}:1:1:1:1`, 'sha256:aa');
+      await memo.flush();
+    }
+    expect(readdirSync(join(store.root, 'cache', 'memo'))).toHaveLength(HINT_FILES_KEPT);
+    const last = (await openStore(store.root)).cache.memoFor(`/ctx/${HINT_FILES_KEPT + 1}`);
+    await last.load();
+    expect(last.get(`${HINT_FILES_KEPT + 1}:1:1:1:1`)).toBe('sha256:aa');
+  });
+
+  it('reads a torn memo file as empty', async () => {
+    const memo = store.cache.memoFor('/ctx/torn');
+    memo.set('1:1:1:1:1', 'sha256:aa');
+    await memo.flush();
+    const [name] = readdirSync(join(store.root, 'cache', 'memo'));
+    writeFileSync(join(store.root, 'cache', 'memo', name as string), '{"1:1:1:1:1": "sha');
+    const again = (await openStore(store.root)).cache.memoFor('/ctx/torn');
+    await again.load();
+    expect(again.get('1:1:1:1:1')).toBeUndefined();
   });
 });
