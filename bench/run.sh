@@ -54,6 +54,12 @@ for w in $ONLY; do case "$w" in
       "$TSBUILD push bench/bigrun:ts $REGISTRY/bench/bigrun:ts" \
       "$DOCKER push -q $REGISTRY/bench/bigrun:bk" \
       "buildah push -q --tls-verify=false bench/bigrun:ba docker://$REGISTRY/bench/bigrun:ba"
+    # What each tool sent: compressed layer sizes as the registry holds them (speed is only half the story).
+    for tag in ts bk ba; do
+      curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+        "http://$REGISTRY/v2/bench/bigrun/manifests/$tag" \
+        | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(process.argv[1]+"\t"+JSON.parse(s).layers.map(l=>l.size).join("\t")))' "$tag" >> "$OUT/push-sizes.tsv"
+    done
     ;;
   pull)
     # One image (pushed by tsbuild), pulled and extracted by each tool into an empty local state.
