@@ -41,14 +41,15 @@ export async function resolveBind(m: { source?: string; from?: string }, env: St
   // The stat of what the path resolved to: after a symlink to `..` the context gives the link's own.
   const entry = { ...found, stat: await lstat(found.hostPath, { bigint: true }) };
   const hash = createHash('sha256');
-  const files: Record<string, string> = {};
+  const files = new Map<string, string>();
   await hashItems(hash, [contextItem(env.context, entry, undefined, '', env.signal)], env.signal, files);
   const hidden = entry.stat.isDirectory() && env.context.filtered ? await ignoredBelow(env.context, entry, env.signal) : [];
   return {
     source: entry.stat.isDirectory() ? { kind: 'dir', layers: [entry.hostPath], ...(hidden.length > 0 ? { hidden } : {}) } : { kind: 'file', hostPath: entry.hostPath },
     label: `${entry.rel === '' ? '.' : entry.rel} in the context`,
     digest: `sha256:${hash.digest('hex')}`,
-    ...(Object.keys(files).length <= 2000 ? { files } : {}),
+    // hashItems stops recording past 2,000 files: a longer list is cut, so none is kept.
+    ...(files.size <= 2000 ? { files: Object.fromEntries(files) } : {}),
   };
 }
 
