@@ -63,12 +63,13 @@ function ustarBlock(h: TarHeader, name: string, linkname: string, type: string, 
   writeOctal(buf, fitsOctal(h.mtime, 12) ? h.mtime : 0, 136, 12);
   buf.fill(' ', 148, 156);
   buf.write(type, 156, 1, 'ascii');
-  writeString(buf, linkname, 157, 100);
+  if (linkname !== '') writeString(buf, linkname, 157, 100);
   buf.write('ustar\0' + '00', 257, 8, 'ascii');
   writeOctal(buf, h.devmajor, 329, 8);
   writeOctal(buf, h.devminor, 337, 8);
+  // An indexed loop: iterating a Buffer with for-of costs more than the rest of the header.
   let sum = 0;
-  for (const b of buf) sum += b;
+  for (let i = 0; i < BLOCK; i++) sum += buf[i] as number;
   buf.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
   return buf;
 }
@@ -81,19 +82,22 @@ function padding(size: number): number {
 export function encodeHeader(h: TarHeader): Buffer {
   const records: Buffer[] = [];
   const name = h.type === 'dir' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
-  const ascii = (s: string): boolean => /^[\x20-\x7e]*$/.test(s);
-  if (Buffer.byteLength(name) > 100 || !ascii(name)) records.push(paxRecord('path', Buffer.from(name)));
-  if (Buffer.byteLength(h.linkname) > 100 || !ascii(h.linkname)) {
-    records.push(paxRecord('linkpath', Buffer.from(h.linkname)));
-  }
+  // Printable ASCII of at most 100 chars fits the ustar field as is (then length = bytes).
+  const plain = (s: string): boolean => s.length <= 100 && /^[\x20-\x7e]*$/.test(s);
+  const nameFits = plain(name);
+  const linkFits = plain(h.linkname);
+  if (!nameFits) records.push(paxRecord('path', Buffer.from(name)));
+  if (!linkFits) records.push(paxRecord('linkpath', Buffer.from(h.linkname)));
   if (!fitsOctal(h.size, 12)) records.push(paxRecord('size', Buffer.from(String(h.size))));
   if (!fitsOctal(h.uid, 8)) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
   if (!fitsOctal(h.gid, 8)) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
-  for (const [key, value] of [...h.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    records.push(paxRecord(`SCHILY.xattr.${key}`, value));
+  if (h.xattrs.size > 0) {
+    for (const [key, value] of [...h.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      records.push(paxRecord(`SCHILY.xattr.${key}`, value));
+    }
   }
   const short = (s: string): string => Buffer.from(s).subarray(0, 100).toString('latin1');
-  const main = ustarBlock(h, short(name), short(h.linkname), TYPE_FLAG[h.type], h.size);
+  const main = ustarBlock(h, nameFits ? name : short(name), linkFits ? h.linkname : short(h.linkname), TYPE_FLAG[h.type], h.size);
   if (records.length === 0) return main;
   const body = Buffer.concat(records);
   const paxName = short(`PaxHeaders/${name}`);
