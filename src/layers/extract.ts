@@ -128,9 +128,9 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
   if (existing !== undefined) await removeAny(path);
   switch (h.type) {
     case 'file': {
-      const written = await writeNewFile(path, h.mode, body);
+      const written = await writeNewFile(path, body, meta);
       if (written !== h.size) throw new TsbuildError('LAYER', `short file data for ${h.name}`);
-      break;
+      return; // ownership, mode, xattrs and mtime are set
     }
     case 'symlink':
       symlinkSync(h.linkname, path);
