@@ -135,6 +135,48 @@ describe('pullIntoStore', () => {
     expect(await readdir(store.tmpDir), String(err)).toEqual([]);
   });
 
+  it('restarts a layer whose connection drops mid-body, and unpacks it from the stored blob', async () => {
+    const img = image([one, two]);
+    serve(img);
+    const serveAll = handler;
+    const cut = sha256Digest(two.gz);
+    let drops = 0;
+    handler = (req, res) => {
+      if ((req.url ?? '').endsWith(cut) && drops++ === 0) {
+        res.writeHead(200, { 'content-length': two.gz.length });
+        res.write(two.gz.subarray(0, 1024 * 1024), () => res.destroy()); // half a layer, then the socket dies
+        return;
+      }
+      serveAll(req, res);
+    };
+    const store = await fresh('drop');
+    await pullIntoStore(store, client, ref(`${host}/app/x:v1`));
+    expect(drops).toBe(2);
+    expect((await readFile(join(store.snapshots.path(two.diffId), 'd2', 'big'))).equals(two.big)).toBe(true);
+    expect(await readdir(store.tmpDir)).toEqual([]);
+  });
+
+  it('leaves nothing behind when aborted mid-download', async () => {
+    const img = image([one, two]);
+    serve(img);
+    const serveAll = handler;
+    const controller = new AbortController();
+    handler = (req, res) => {
+      if ((req.url ?? '').endsWith(sha256Digest(two.gz))) {
+        res.writeHead(200, { 'content-length': two.gz.length });
+        res.write(two.gz.subarray(0, 1024 * 1024), () => controller.abort(new Error('stop'))); // and never ends
+        return;
+      }
+      serveAll(req, res);
+    };
+    const store = await fresh('abort');
+    await expect(pullIntoStore(store, client, ref(`${host}/app/x:v1`), { signal: controller.signal })).rejects.toThrow();
+    expect(await store.snapshots.has(two.diffId)).toBe(false);
+    expect(await store.blobs.has(sha256Digest(two.gz))).toBe(false);
+    expect(await store.tags.get(`${host}/app/x:v1`)).toBeUndefined();
+    expect(await readdir(store.tmpDir)).toEqual([]);
+  });
+
   it('refuses a layer whose content does not hash to the diffID the config names', async () => {
     const img = image([one], [two.diffId]);
     serve(img);
