@@ -6,13 +6,14 @@
 import { build as runBuild, type BuildRequest, type BuildResult } from '../builder/execute.js';
 import { parsePlatform } from '../builder/plan-platform.js';
 import type { BuildEvent } from '../builder/events.js';
-import { MediaType, type Digest, type Platform } from '../image/index.js';
+import type { Digest, Platform } from '../image/index.js';
 import { parseReference } from '../image/reference.js';
-import { DockerConfigAuth, RegistryClient, pullImage, type AuthProvider, type TransferEvent } from '../registry/index.js';
+import { DockerConfigAuth, RegistryClient, type AuthProvider, type TransferEvent } from '../registry/index.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/index.js';
 import { AbortError, isTsbuildError } from '../util/errors.js';
 import { imageHistory, inspectImage, listImages, type HistoryEntry, type ImageInspect, type ImageSummary } from './inspect.js';
 import { resolveLocal } from './local.js';
+import { pullIntoStore } from './pull.js';
 import { pushLocalImage } from './push.js';
 
 export interface StoreOptions {
@@ -67,7 +68,7 @@ async function buildImage(options: BuildOptions): Promise<BuildResult> {
   return runBuild(request, { store, registry: client(options) }, { ...(signal !== undefined ? { signal } : {}), ...(onEvent !== undefined ? { onEvent } : {}) });
 }
 
-/** Pulls an image for one platform (default linux/amd64) and tags it in the store under its normalised name. */
+/** Pulls an image for one platform (default linux/amd64), unpacks its layers and tags it in the store under its normalised name. */
 export async function pull(reference: string, options: PullOptions = {}): Promise<{ name: string; manifestDigest: Digest; configDigest: Digest }> {
   return abortable(options.signal, () => pullImageInto(reference, options));
 }
@@ -76,12 +77,11 @@ async function pullImageInto(reference: string, options: PullOptions): Promise<{
   const store = await openStoreFor(options);
   const ref = parseReference(reference);
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? { os: 'linux', architecture: 'amd64' });
-  const r = await pullImage(client(options), ref, store.blobs, {
+  const r = await pullIntoStore(store, client(options), ref, {
     platform,
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
     ...(options.onEvent !== undefined ? { onProgress: options.onEvent } : {}),
   });
-  await store.tags.set(ref.toString(), { mediaType: r.manifest.mediaType ?? MediaType.OciManifest, digest: r.manifestDigest, size: r.manifestBytes.length }, options.signal !== undefined ? { signal: options.signal } : {});
   return { name: ref.toString(), manifestDigest: r.manifestDigest, configDigest: r.configDigest };
 }
 

@@ -19,7 +19,7 @@ import { setXattr } from '../util/xattr.js';
 import { autoDecompress, DEFAULT_RATIO_LIMIT } from './codec.js';
 import { lstatOrUndefinedSync } from '../util/fs.js';
 import { applyMeta, clearDir, mknod, removeAny, writeNewFile } from './nodes.js';
-import { cleanComponents, resolveInRoot, underRoot } from './rootpath.js';
+import { cleanComponents, resolveDirInRoot, resolveInRoot, underRoot } from './rootpath.js';
 import { readTar } from './tar/reader.js';
 import type { TarHeader } from './tar/header.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './tarball.js';
@@ -54,9 +54,9 @@ interface Ctx {
 }
 
 function parentDir(ctx: Ctx, parts: string[]): string[] {
-  const parent = resolveInRoot(ctx.root, parts, true);
-  let cur = ctx.root;
-  for (const part of parent) {
+  const { resolved: parent, existingDirs } = resolveDirInRoot(ctx.root, parts);
+  let cur = underRoot(ctx.root, parent.slice(0, existingDirs)); // seen as directories just now
+  for (const part of parent.slice(existingDirs)) {
     cur = join(cur, part);
     const st = lstatOrUndefinedSync(cur);
     if (st === undefined) mkdirSync(cur, { mode: 0o755 });
@@ -128,9 +128,9 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
   if (existing !== undefined) await removeAny(path);
   switch (h.type) {
     case 'file': {
-      const written = await writeNewFile(path, h.mode, body);
+      const written = await writeNewFile(path, body, meta);
       if (written !== h.size) throw new TsbuildError('LAYER', `short file data for ${h.name}`);
-      break;
+      return; // ownership, mode, xattrs and mtime are set
     }
     case 'symlink':
       symlinkSync(h.linkname, path);

@@ -33,7 +33,20 @@ export function cleanComponents(name: string): string[] {
 // Synchronous lstat/readlink: extraction resolves every entry's parents, and per-call thread-pool
 // round trips dominated the unpack time of a many-file layer.
 export function resolveInRoot(root: string, parts: string[], followFinal: boolean): string[] {
+  return resolve(root, parts, followFinal).resolved;
+}
+
+/**
+ * `resolveInRoot(root, parts, true)` for a directory about to be used as a parent, plus how many
+ * leading components the lookup itself saw as directories, so the caller need not lstat them again.
+ */
+export function resolveDirInRoot(root: string, parts: string[]): { resolved: string[]; existingDirs: number } {
+  return resolve(root, parts, true);
+}
+
+function resolve(root: string, parts: string[], followFinal: boolean): { resolved: string[]; existingDirs: number } {
   const resolved: string[] = [];
+  let existingDirs = 0; // leading entries of `resolved` that lstat showed to be directories
   const queue = [...parts];
   let links = 0;
   let missing = false;
@@ -42,6 +55,7 @@ export function resolveInRoot(root: string, parts: string[], followFinal: boolea
     if (part === '' || part === '.') continue;
     if (part === '..') {
       resolved.pop();
+      existingDirs = Math.min(existingDirs, resolved.length);
       continue;
     }
     const isFinal = queue.length === 0;
@@ -51,23 +65,30 @@ export function resolveInRoot(root: string, parts: string[], followFinal: boolea
     }
     const candidate = join(root, ...resolved, part);
     let isLink = false;
+    let isDir = false;
     try {
-      isLink = lstatSync(candidate).isSymbolicLink();
+      const st = lstatSync(candidate);
+      isLink = st.isSymbolicLink();
+      isDir = st.isDirectory();
     } catch (err) {
       const code = errnoCode(err);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
       missing = true;
     }
     if (!isLink) {
+      if (isDir && existingDirs === resolved.length) existingDirs++;
       resolved.push(part);
       continue;
     }
     if (++links > MAX_LINKS) throw new TsbuildError('LAYER', `too many levels of symbolic links resolving ${parts.join('/')}`);
     const target = readlinkSync(candidate);
-    if (target.startsWith('/')) resolved.length = 0;
+    if (target.startsWith('/')) {
+      resolved.length = 0;
+      existingDirs = 0;
+    }
     queue.unshift(...target.split('/'));
   }
-  return resolved;
+  return { resolved, existingDirs };
 }
 
 export function underRoot(root: string, parts: string[]): string {

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { sleep } from '../util/abort.js';
+import { messageOf } from '../util/errors.js';
+import { Branch } from './branch.js';
 import { RegistryClient, describeNetworkError, pullScope } from './client.js';
 import { RegistryError, isConnectionError } from './errors.js';
 import { readLimited } from './manifest.js';
@@ -10,6 +12,30 @@ import type { BlobSink, TransferEvent } from './types.js';
 export interface BlobFetchOptions {
   signal?: AbortSignal;
   onProgress?: (e: TransferEvent) => void;
+  /**
+   * A second reader of the bytes as they arrive (e.g. unpacking a layer while it downloads).
+   * `data` fails like the download does; `stored` settles once the blob is verified and in the
+   * sink — work that must not outlive a bad blob awaits it. Only the first attempt is teed: after
+   * a dropped connection the download restarts alone and `downloadBlob` returns `teed: false`.
+   */
+  tee?: (data: AsyncIterable<Buffer>, stored: Promise<void>) => Promise<void>;
+}
+
+/** A tee reader started for one attempt; `settle` reports how the blob ended up. */
+function startTee(tee: NonNullable<BlobFetchOptions['tee']>): { branch: Branch; done: Promise<unknown>; settle: (error?: unknown) => void } {
+  const branch = new Branch();
+  let settle: (error?: unknown) => void = () => undefined;
+  const stored = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error instanceof Error ? error : new Error(messageOf(error))))));
+  stored.catch(() => undefined); // the reader may be gone by then
+  const done = tee(branch, stored).then(
+    () => branch.close(),
+    (error: unknown) => {
+      branch.close(error);
+      throw error;
+    },
+  );
+  done.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+  return { branch, done, settle };
 }
 
 /** Blob GET from the first host that has it (mirrors before origin). */
@@ -51,7 +77,7 @@ export async function fetchBlobBytes(client: RegistryClient, hosts: string[], re
  * Stream a blob into the sink, hashing as it flows: on a digest or size mismatch the source
  * fails before it ends, so the sink never commits the bytes. Dropped connections are retried.
  */
-export async function downloadBlob(client: RegistryClient, hosts: string[], repository: string, desc: Descriptor, sink: BlobSink, o: BlobFetchOptions = {}): Promise<void> {
+export async function downloadBlob(client: RegistryClient, hosts: string[], repository: string, desc: Descriptor, sink: BlobSink, o: BlobFetchOptions = {}): Promise<{ teed: boolean }> {
   const what = `blob ${repository}@${desc.digest}`;
   const emit = (phase: TransferEvent['phase'], bytes: number): void => o.onProgress?.({ kind: 'blob', digest: desc.digest, phase, bytes, total: desc.size });
   emit('start', 0);
@@ -62,6 +88,7 @@ export async function downloadBlob(client: RegistryClient, hosts: string[], repo
       res.body.destroy();
       throw new RegistryError(`${what}: size mismatch (registry sends ${declared} bytes, manifest declares ${desc.size})`);
     }
+    const tee = o.tee !== undefined && attempt === 1 ? startTee(o.tee) : undefined;
     let streamError: unknown;
     let bytes = 0;
     async function* verified(): AsyncGenerator<Buffer> {
@@ -73,22 +100,34 @@ export async function downloadBlob(client: RegistryClient, hosts: string[], repo
           if (bytes > desc.size) throw new RegistryError(`${what}: size mismatch (more than the ${desc.size} bytes the manifest declares)`);
           hash.update(b);
           emit('progress', bytes);
+          await tee?.branch.push(b);
           yield b;
         }
         const got = `sha256:${hash.digest('hex')}`;
         if (bytes !== desc.size) throw new RegistryError(`${what}: size mismatch (${bytes} bytes, manifest declares ${desc.size})`);
         if (got !== desc.digest) throw new RegistryError(`${what}: digest mismatch (got ${got})`);
+        tee?.branch.end();
       } catch (err) {
         streamError = err;
+        tee?.branch.fail(err);
         throw err;
       } finally {
         res.body.destroy();
       }
     }
     try {
-      await sink.put(verified(), { expected: desc.digest, expectedSize: desc.size, ...(o.signal ? { signal: o.signal } : {}) });
+      try {
+        await sink.put(verified(), { expected: desc.digest, expectedSize: desc.size, ...(o.signal ? { signal: o.signal } : {}) });
+      } catch (err) {
+        tee?.branch.fail(err);
+        tee?.settle(err);
+        await tee?.done.catch(() => undefined); // its cleanup finishes before a retry or the error
+        throw err;
+      }
+      tee?.settle();
+      await tee?.done;
       emit('done', desc.size);
-      return;
+      return { teed: tee !== undefined };
     } catch (err) {
       const cause = streamError ?? err;
       if (o.signal?.aborted) throw err;

@@ -18,6 +18,11 @@ export interface PullOptions {
   concurrency?: number;
   /** Called as each layer blob is in the sink, so the caller can extract while others download. */
   onLayer?: (desc: Descriptor) => Promise<void>;
+  /**
+   * Gets each downloaded layer's bytes while they arrive (see BlobFetchOptions.tee), to unpack a
+   * layer during its download instead of re-reading the blob after it; `onLayer` still follows.
+   */
+  onLayerData?: (desc: Descriptor, data: AsyncIterable<Buffer>, stored: Promise<void>) => Promise<void>;
   /** Called once the image manifest and config are known, before any layer is fetched. */
   onManifest?: (manifest: Manifest, config: ImageConfig) => void | Promise<void>;
 }
@@ -67,22 +72,39 @@ export async function pullImage(client: RegistryClient, ref: Reference, sink: Bl
   const seen = new Set<string>();
   const unique = manifest.layers.filter((l) => !seen.has(l.digest) && seen.add(l.digest));
   const onProgress = withLayerCounts(unique.map((l) => l.digest), options.onProgress);
-  await Promise.all(
-    unique.map((layer) =>
-      run(async () => {
-        signal?.throwIfAborted();
-        if (await sink.has(layer.digest)) {
-          onProgress?.({ kind: 'blob', digest: layer.digest, phase: 'exists', bytes: layer.size, total: layer.size });
-        } else {
-          await downloadBlob(client, hosts, ref.repository, layer, sink, {
-            ...so,
-            ...(onProgress ? { onProgress } : {}),
-          });
-        }
-        await options.onLayer?.(layer);
-      }),
-    ),
-  );
+  // One failed layer stops the other downloads, and the error is reported only once every layer
+  // task (and the unpacking it drives) has settled: nothing keeps writing after pullImage returns.
+  const stop = new AbortController();
+  const forward = (): void => stop.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+  let firstError: { error: unknown } | undefined;
+  try {
+    await Promise.all(
+      unique.map((layer) =>
+        run(async () => {
+          stop.signal.throwIfAborted();
+          if (await sink.has(layer.digest)) {
+            onProgress?.({ kind: 'blob', digest: layer.digest, phase: 'exists', bytes: layer.size, total: layer.size });
+          } else {
+            const { onLayerData } = options;
+            await downloadBlob(client, hosts, ref.repository, layer, sink, {
+              signal: stop.signal,
+              ...(onProgress ? { onProgress } : {}),
+              ...(onLayerData ? { tee: (data: AsyncIterable<Buffer>, stored: Promise<void>) => onLayerData(layer, data, stored) } : {}),
+            });
+          }
+          await options.onLayer?.(layer);
+        }).catch((error: unknown) => {
+          firstError ??= { error };
+          stop.abort(error);
+        }),
+      ),
+    );
+  } finally {
+    signal?.removeEventListener('abort', forward);
+  }
+  signal?.throwIfAborted();
+  if (firstError !== undefined) throw firstError.error;
   // The manifest goes in last: its presence means everything it names is present.
   await sink.putBytes(image.bytes, { expected: image.digest, ...so });
   if (indexDigest !== undefined) await sink.putBytes(top.bytes, { expected: indexDigest, ...so });

@@ -2,16 +2,15 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { parsePlatform } from '../../builder/plan-platform.js';
-import { MediaType, type Descriptor, type Digest } from '../../image/index.js';
+import { MediaType, type Digest } from '../../image/index.js';
 import { parseReference } from '../../image/reference.js';
 import { exportDockerArchive, exportOciArchive, importArchive } from '../../layers/index.js';
+import { pullIntoStore } from '../../api/pull.js';
 import { pushLocalImage, type PushLocalOptions } from '../../api/push.js';
-import { ensureSnapshots } from '../../builder/base.js';
 import {
   login,
   logout,
   parseProgressMode,
-  pullImage,
   transferProgress,
   type ProgressMode,
   type RegistryClient,
@@ -101,29 +100,14 @@ export const transferCommands: Record<string, Command> = {
     const s = await store(args, io);
     const ref = parseReference(text);
     const progress = await transferProgress(mode, 'pull', io.stdout);
-    let layers: Descriptor[] = [];
-    let diffIds: Digest[] = [];
     try {
       if (mode === 'plain') io.stdout.write(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.registry === 'docker.io' ? ref.repository : `${ref.registry}/${ref.repository}`}\n`);
-      const r = await s.withLease(async () => {
-        const pulled = await pullImage(registryClient(args), ref, s.blobs, {
-          platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'),
-          signal: io.signal,
-          onProgress: (e) => progress.onProgress(e),
-          onManifest: (m, c) => {
-            layers = m.layers;
-            diffIds = c.rootfs.diff_ids;
-            progress.setLayers(m.layers);
-          },
-          // Unpack each layer as soon as it is in the store, while the others still download.
-          onLayer: async (d) => {
-            const diffId = diffIds[layers.findIndex((l) => l.digest === d.digest)];
-            if (diffId !== undefined) await ensureSnapshots(s, [{ diffId, descriptor: d }], io.signal);
-          },
-        });
-        await s.tags.set(ref.toString(), { mediaType: pulled.manifest.mediaType ?? MediaType.OciManifest, digest: pulled.manifestDigest, size: pulled.manifestBytes.length });
-        return pulled;
-      }, { signal: io.signal });
+      const r = await pullIntoStore(s, registryClient(args), ref, {
+        platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'),
+        signal: io.signal,
+        onProgress: (e) => progress.onProgress(e),
+        onManifest: (m) => progress.setLayers(m.layers),
+      });
       progress.finish();
       if (mode === 'quiet') io.stdout.write(`${ref.familiar()}\n`);
       else io.stdout.write(`Digest: ${r.indexDigest ?? r.manifestDigest}\nStatus: Downloaded newer image for ${ref.familiar()}\n`);

@@ -8,42 +8,61 @@ import { BLOCK, decodeHeader, decodePax, type EntryType, type TarHeader } from '
 
 const MAX_META = 1 << 20; // PAX / long-name bodies larger than this are rejected
 
+const EMPTY = Buffer.alloc(0);
+
 /** Pulls exact byte counts out of an async chunk source. */
 class ByteReader {
   #it: AsyncIterator<Uint8Array>;
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = EMPTY;
   #done = false;
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.#it = source[Symbol.asyncIterator]();
   }
 
-  async #fill(): Promise<boolean> {
-    if (this.#done) return false;
+  async #next(): Promise<Buffer | undefined> {
+    if (this.#done) return undefined;
     const r = await this.#it.next();
     if (r.done === true) {
       this.#done = true;
-      return false;
+      return undefined;
     }
-    const chunk = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    return true;
+    return Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
   }
 
-  /** Exactly n bytes, or fewer only at end of input. */
+  /**
+   * Exactly n bytes, or fewer only at end of input. Only the n bytes are ever copied (a header
+   * straddling two chunks), never the rest of the next chunk: joining whole chunks copied every
+   * byte of a many-small-files layer once more and kept the GC busy.
+   */
   async read(n: number): Promise<Buffer> {
-    while (this.#buf.length < n && (await this.#fill()));
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(out.length);
-    return out;
+    if (this.#buf.length >= n) {
+      const out = this.#buf.subarray(0, n);
+      this.#buf = this.#buf.subarray(n);
+      return out;
+    }
+    const parts = [this.#buf];
+    let have = this.#buf.length;
+    this.#buf = EMPTY;
+    while (have < n) {
+      const chunk = await this.#next();
+      if (chunk === undefined) break;
+      const take = Math.min(n - have, chunk.length);
+      parts.push(chunk.subarray(0, take));
+      have += take;
+      this.#buf = chunk.subarray(take);
+    }
+    return Buffer.concat(parts, have);
   }
 
   /** Yields up to n bytes in source-sized chunks; throws on early end. */
   async *chunks(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.#buf.length === 0 && !(await this.#fill())) {
-        throw new TsbuildError('LAYER', 'unexpected end of tar data');
+      if (this.#buf.length === 0) {
+        const chunk = await this.#next();
+        if (chunk === undefined) throw new TsbuildError('LAYER', 'unexpected end of tar data');
+        this.#buf = chunk;
       }
       const out = this.#buf.subarray(0, Math.min(left, this.#buf.length));
       this.#buf = this.#buf.subarray(out.length);
@@ -53,7 +72,8 @@ class ByteReader {
   }
 
   async drain(): Promise<void> {
-    while (await this.#fill()) this.#buf = Buffer.alloc(0);
+    this.#buf = EMPTY;
+    while ((await this.#next()) !== undefined);
   }
 }
 
