@@ -61,6 +61,9 @@ export function createTags(root: string, tmpDir: string, withLock: WithLock): Ta
       await withLock(async () => {
         const index = await readIndex(root);
         const entry: Descriptor = { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: name } };
+        // A no-change rebuild re-tags the same image: leave index.json (and its fsync) alone.
+        const current = index.manifests.find((d) => named(d) === name);
+        if (current !== undefined && JSON.stringify(current) === JSON.stringify(entry)) return;
         index.manifests = [...index.manifests.filter((d) => named(d) !== name), entry];
         await writeIndex(root, tmpDir, index, options.signal);
       }, options);
