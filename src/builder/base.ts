@@ -6,11 +6,12 @@ import type { Digest, ImageConfig, Index, Manifest, Platform } from '../image/in
 import { isIndexMediaType } from '../image/index.js';
 import { parseReference, type Reference } from '../image/reference.js';
 import { extractLayer } from '../layers/index.js';
-import { pullImage, type RegistryClient } from '../registry/index.js';
+import type { RegistryClient } from '../registry/index.js';
 import type { Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
 import { limit } from '../util/limit.js';
 import type { EventSink } from './events.js';
+import { pullIntoStore } from './pull-image.js';
 import type { LayerRef, StageState } from './state.js';
 
 export interface BaseImage {
@@ -35,14 +36,13 @@ export async function resolveBaseImage(
     if (deps.registry === undefined) {
       throw new TsbuildError('NOT_FOUND', `image ${ref.familiar()} is not in the local store and no registry access is configured`);
     }
-    const pulled = await pullImage(deps.registry, ref, store.blobs, {
+    // Layers unpack from the download stream and must match the config's diff_ids (pull-image.ts).
+    const pulled = await pullIntoStore(store, deps.registry, ref, {
       platform: options.platform,
+      tag: ref.digest === undefined,
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     });
     manifestDigest = pulled.manifestDigest;
-    if (ref.digest === undefined) {
-      await store.tags.set(ref.toString(), { mediaType: pulled.manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json', digest: pulled.manifestDigest, size: pulled.manifestBytes.length });
-    }
   }
   const manifest = await readManifestForPlatform(store, manifestDigest, options.platform, options.signal);
   const config = await store.blobs.readJson<ImageConfig>(manifest.config.digest, signalOpt(options.signal));

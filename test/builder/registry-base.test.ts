@@ -50,4 +50,29 @@ describe('busybox base through the registry', () => {
     expect(config.rootfs.diff_ids.slice(0, 3)).toEqual(bb.config.rootfs.diff_ids);
     expect(await fresh.store.tags.get(ref.toString())).toMatchObject({ digest: pushed.digest });
   });
+
+  it('refuses a base whose layer does not unpack to the config diff_id: build fails at FROM, nothing unpacked or tagged', async () => {
+    const bb = await buildBusybox(source);
+    const layers = await Promise.all(bb.manifest.layers.map((l) => compressLayer(source, l.digest, { format: 'gzip' })));
+    // The config lies about the first layer (the diff_id of another layer).
+    const lying = { ...bb.config, rootfs: { type: 'layers', diff_ids: [bb.config.rootfs.diff_ids[1]!, ...bb.config.rootfs.diff_ids.slice(1)] } };
+    const configBytes = Buffer.from(JSON.stringify(lying));
+    const config = await source.blobs.putBytes(configBytes);
+    const manifest: Manifest = { ...bb.manifest, config: { ...bb.manifest.config, digest: config.digest, size: config.size }, layers };
+    const ref = parseReference(`${registry.host}/tsbuild/lying:1`);
+    const client = new RegistryClient({});
+    await pushImage(client, source.blobs, ref, { manifestBytes: Buffer.from(JSON.stringify(manifest)), manifestMediaType: MediaType.OciManifest, manifest });
+
+    const fresh = await newStore();
+    dirs.push(fresh.root);
+    const ctx = await makeContext({ Dockerfile: `FROM ${ref.toString()}\nRUN true\n` });
+    dirs.push(ctx);
+    await expect(build({ contextDir: ctx }, { store: fresh.store, registry: client })).rejects.toMatchObject({
+      code: 'IMAGE',
+      message: expect.stringContaining('but the config says') as unknown,
+    });
+    expect(await fresh.store.tags.get(ref.toString())).toBeUndefined();
+    // The mislabelled layer was unpacked, found to be diff_ids[0], and not kept under either name.
+    expect(await fresh.store.snapshots.has(bb.config.rootfs.diff_ids[0]!)).toBe(false);
+  });
 });

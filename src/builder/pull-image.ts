@@ -1,0 +1,74 @@
+/**
+ * Pulling an image into the store, unpacked: the one implementation behind `tsbuild pull` and the
+ * library's `pull()`. Each layer is unpacked from the bytes as they download (a tee of the stream
+ * that also goes to the blob store), so the compressed blob is written once, never read back, and
+ * the snapshot is done when the download is. A snapshot is claimed only once its blob is verified
+ * and stored and its content hashes to the config's diffID. A GC lease keeps a concurrent prune
+ * away from what is being written.
+ */
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from '../image/index.js';
+import type { Reference } from '../image/reference.js';
+import { extractLayer } from '../layers/index.js';
+import { pullImage, type PlatformSpec, type PullResult, type RegistryClient, type TransferEvent } from '../registry/index.js';
+import type { Store } from '../store/index.js';
+import { TsbuildError } from '../util/errors.js';
+
+export interface PullIntoStoreOptions {
+  platform?: PlatformSpec;
+  signal?: AbortSignal;
+  onProgress?: (e: TransferEvent) => void;
+  /** Called once the manifest and config are known (for progress displays). */
+  onManifest?: (manifest: Manifest, config: ImageConfig) => void;
+  /** Tag the image under `ref`'s name (default true; FROM by digest does not). */
+  tag?: boolean;
+}
+
+/** Pulls `ref`, unpacks every layer into a snapshot and (unless `tag: false`) tags the image under `ref`'s name. */
+export function pullIntoStore(store: Store, client: RegistryClient, ref: Reference, options: PullIntoStoreOptions = {}): Promise<PullResult> {
+  const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
+  return store.withLease(async () => {
+    const r = await pullUnpacked(store, client, ref, options);
+    const descriptor = { mediaType: r.manifest.mediaType ?? MediaType.OciManifest, digest: r.manifestDigest, size: r.manifestBytes.length };
+    if (options.tag !== false) await store.tags.set(ref.toString(), descriptor, signalOpt);
+    return r;
+  }, signalOpt);
+}
+
+function pullUnpacked(store: Store, client: RegistryClient, ref: Reference, options: PullIntoStoreOptions): Promise<PullResult> {
+  const { signal } = options;
+  const signalOpt = signal !== undefined ? { signal } : {};
+  let layers: Descriptor[] = [];
+  let diffIds: Digest[] = [];
+  const diffIdOf = (layer: Descriptor): Digest => {
+    const diffId = diffIds[layers.findIndex((l) => l.digest === layer.digest)];
+    if (diffId === undefined) throw new TsbuildError('IMAGE', `${ref.toString()}: no diff_id for layer ${layer.digest}`);
+    return diffId;
+  };
+  /** Unpacks `data` into the layer's snapshot; `ready` settles once the bytes are known to be good. */
+  const unpack = async (layer: Descriptor, data: () => Promise<NodeJS.ReadableStream | AsyncIterable<Uint8Array>>, ready: Promise<void>): Promise<void> => {
+    const diffId = diffIdOf(layer);
+    await store.snapshots.ensure(
+      diffId,
+      async (dir, sig) => {
+        const { diffId: actual } = await extractLayer(await data(), dir, { mode: 'snapshot', ...(sig !== undefined ? { signal: sig } : {}) });
+        if (actual !== diffId) throw new TsbuildError('IMAGE', `${ref.toString()}: layer ${layer.digest} unpacks to ${actual}, but the config says ${diffId}`);
+        await ready;
+      },
+      signalOpt,
+    );
+  };
+  return pullImage(client, ref, store.blobs, {
+    ...signalOpt,
+    ...(options.platform !== undefined ? { platform: options.platform } : {}),
+    ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+    onManifest: (m, c) => {
+      layers = m.layers;
+      diffIds = c.rootfs.diff_ids;
+      if (diffIds.length !== layers.length) throw new TsbuildError('IMAGE', `${ref.toString()}: ${layers.length} layers but ${diffIds.length} diff_ids`);
+      options.onManifest?.(m, c);
+    },
+    onLayerData: (layer, data, stored) => unpack(layer, () => Promise.resolve(data), stored),
+    // Layers already in the store, or downloaded again after a dropped connection, unpack from the blob.
+    onLayer: (layer) => unpack(layer, () => store.blobs.open(layer.digest, signalOpt), Promise.resolve()),
+  });
+}
