@@ -100,3 +100,18 @@ export function useBusyboxStore(): BusyboxStoreFixture {
   });
   return fx;
 }
+
+/** What the build's RUN steps printed, in order. */
+export function logOf(events: BuildEvent[]): string {
+  return events.flatMap((e) => (e.type === 'step-log' ? [e.data] : [])).join('');
+}
+
+/** The error a build (or any promise) rejects with; a success fails the test. */
+export async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; line?: number; hint?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code?: string; message: string; line?: number; hint?: string };
+  }
+  throw new Error('the build succeeded');
+}

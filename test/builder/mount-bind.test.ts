@@ -7,13 +7,9 @@ import type { BuildEvent } from '../../src/builder/events.js';
 import { planBuild } from '../../src/builder/plan.js';
 import { parseDockerfile } from '../../src/parser/index.js';
 import { runCli } from './cli-helpers.js';
-import { imageOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
+import { failure, imageOf, logOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
-
-function logOf(events: BuildEvent[]): string {
-  return events.flatMap((e) => (e.type === 'step-log' ? [e.data] : [])).join('');
-}
 
 /** Per RUN step: RAN or CACHED, with the miss reasons when it ran. */
 function runs(events: BuildEvent[]): string[] {
@@ -27,15 +23,6 @@ function runs(events: BuildEvent[]): string[] {
     if (e.type === 'step-done' && text.has(e.id)) out.push(`RAN ${text.get(e.id) ?? ''} <- ${(reasons.get(e.id) ?? []).join('; ')}`);
   }
   return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; line?: number; hint?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as { code?: string; message: string; line?: number };
-  }
-  throw new Error('the build succeeded');
 }
 
 // A stage of several layers: a file removed in a later layer (whiteout), a dir replaced (opaque).

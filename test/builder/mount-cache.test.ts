@@ -2,15 +2,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BuildEvent } from '../../src/builder/events.js';
 import { requireCli, startCli } from '../hostile/helpers.js';
-import { imageOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
+import { imageOf, logOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
-
-function logOf(events: BuildEvent[]): string {
-  return events.flatMap((e) => (e.type === 'step-log' ? [e.data] : [])).join('');
-}
 
 describe('RUN --mount=type=cache', () => {
   it('from=STAGE seeds the cache with that dir once; it then persists; a changed base is another cache', async () => {

@@ -4,25 +4,11 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildEvent } from '../../src/builder/events.js';
 import { parseSshSpecs } from '../../src/builder/mount-ssh.js';
 import { runCli } from './cli-helpers.js';
-import { imageOf, runBuild, tempDir, useBusyboxStore } from './helpers.js';
+import { failure, imageOf, logOf, runBuild, tempDir, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
-
-function logOf(events: BuildEvent[]): string {
-  return events.flatMap((e) => (e.type === 'step-log' ? [e.data] : [])).join('');
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string; line?: number; hint?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as { code?: string; message: string; line?: number };
-  }
-  throw new Error('the build succeeded');
-}
 
 describe('RUN --mount=type=secret', () => {
   let secret = '';
