@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Digest } from '../image/digest.js';
 import { pushScope, type RegistryClient } from './client.js';
+import { RegistryError, isConnectionError } from './errors.js';
 import type { BlobSource } from './types.js';
 import { OCTET, SessionLost, commit, location, rangeEnd, uploadStatus, type Ctx } from './upload-session.js';
 import { putStreamed } from './upload-stream.js';
@@ -134,7 +135,10 @@ export class LiveUpload {
       return 'uploaded';
     } catch (err) {
       this.#o.signal?.throwIfAborted();
-      if (!(err instanceof SessionLost)) throw err;
+      // The session is gone or the registry is unreachable for now: uploadBlob starts over from
+      // the complete copy with its own retries and backoff.
+      const retryable = err instanceof SessionLost || isConnectionError(err) || (err instanceof RegistryError && err.temporary);
+      if (!retryable) throw err;
       return uploadBlob(this.#client, this.#host, this.#repository, desc, source, this.#o);
     }
   }
