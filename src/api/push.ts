@@ -8,7 +8,7 @@
  */
 import { MediaType, type Descriptor, type Digest, type Manifest } from '../image/index.js';
 import { parseReference } from '../image/reference.js';
-import { compressLayer } from '../layers/index.js';
+import { cachedCompression, compressLayer } from '../layers/index.js';
 import { LiveUpload, pushImage, uploadBlob, type RegistryClient, type TransferEvent } from '../registry/index.js';
 import type { Store } from '../store/index.js';
 import { limit } from '../util/limit.js';
@@ -35,11 +35,6 @@ export interface PushLocalResult {
 
 /** Layers at least this large (uncompressed) are uploaded while they compress. */
 const LIVE_MIN = 8 * 1024 * 1024;
-
-async function isCompressed(store: Store, diffId: Digest, format: 'gzip' | 'zstd'): Promise<boolean> {
-  const cached = await store.compressed.get(diffId, format);
-  return cached !== undefined && (await store.blobs.has(cached.digest));
-}
 
 export function pushLocalImage(store: Store, client: RegistryClient, source: string, destination: string, options: PushLocalOptions = {}): Promise<PushLocalResult> {
   const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
@@ -76,7 +71,7 @@ async function pushLeased(store: Store, client: RegistryClient, source: string, 
         const d = await compressOne(async () => {
           // A large layer not yet compressed goes up while it compresses (one streamed PATCH); the
           // same layer twice in one image, or a small one, is uploaded from the store afterwards.
-          if (format !== 'none' && l.size > LIVE_MIN && !live.has(l.digest) && !(await isCompressed(store, l.digest, format))) {
+          if (format !== 'none' && l.size > LIVE_MIN && !live.has(l.digest) && (await cachedCompression(store, l.digest, format)) === undefined) {
             live.add(l.digest);
             stream = await LiveUpload.start(client, ref.registry, ref.repository, uo);
           }

@@ -34,9 +34,15 @@ async function uncompressedSource(store: Store, diffId: Digest, signal?: AbortSi
 /** Sees every compressed chunk before it is stored (a live upload); its promise is backpressure. */
 export type CompressedTap = (chunk: Buffer) => Promise<void>;
 
-async function compressOnce(store: Store, diffId: Digest, format: CompressionFormat, level: number | undefined, tap: CompressedTap | undefined, signal?: AbortSignal): Promise<Descriptor> {
+/** The cached compressed form of `diffId`, if its blob is still in the store. */
+export async function cachedCompression(store: Store, diffId: Digest, format: CompressionFormat): Promise<Descriptor | undefined> {
   const cached = await store.compressed.get(diffId, format);
-  if (cached !== undefined && (await store.blobs.has(cached.digest))) return cached;
+  return cached !== undefined && (await store.blobs.has(cached.digest)) ? cached : undefined;
+}
+
+async function compressOnce(store: Store, diffId: Digest, format: CompressionFormat, level: number | undefined, tap: CompressedTap | undefined, signal?: AbortSignal): Promise<Descriptor> {
+  const cached = await cachedCompression(store, diffId, format);
+  if (cached !== undefined) return cached;
   const source = await uncompressedSource(store, diffId, signal);
   const compressor = compressStream(format, level);
   const compressed = pipeStreams(source as NodeJS.ReadableStream, compressor, () => undefined);

@@ -3,7 +3,7 @@ export { changesToTar, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, type TarOptions } from 
 export { commitLayer } from './commit.js';
 export { extractLayer, type ExtractLimits, type ExtractOptions } from './extract.js';
 export { compressStream, detectCompression, decompress, autoDecompress, type Compression } from './codec.js';
-export { compressLayer } from './compress.js';
+export { cachedCompression, compressLayer } from './compress.js';
 export { validateImage, type Validation } from './validate.js';
 export { exportOciArchive, exportDockerArchive, importArchive, type ArchiveRef } from './archive.js';
 export { readTar, type TarEntry } from './tar/reader.js';

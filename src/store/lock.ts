@@ -72,33 +72,31 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, si
     // Waiting for our own shared hold to go away would deadlock.
     throw new TsbuildError('STORE', `cannot take ${lockPath} exclusively while this task holds it shared`, { hint: 'do not prune from inside a build' });
   }
-  const fh = await open(lockPath, 'a');
-  holding.add(fh);
+  const release = await holdFileLock(lockPath, signal, mode);
   try {
-    await acquire(fh.fd, mode, signal);
     return await held.run(new Map([...(current ?? []), [lockPath, mode]]), fn);
   } finally {
-    holding.delete(fh);
-    await fh.close(); // releases the flock
+    await release();
   }
 }
 
 /**
- * Takes `lockPath` exclusively for a holder whose scope is not one callback (e.g. a cache mount
- * held for a RUN step); the returned function releases it. Not re-entrant: callers track that.
+ * Takes `lockPath` for a holder whose scope is not one callback (e.g. a cache mount held for a RUN
+ * step); the returned function releases it (closing the fd drops the flock). Not re-entrant:
+ * callers track that (withFileLock does, per async context).
  */
-export async function holdFileLock(lockPath: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+export async function holdFileLock(lockPath: string, signal?: AbortSignal, mode: LockMode = 'exclusive'): Promise<() => Promise<void>> {
   const fh = await open(lockPath, 'a');
   holding.add(fh);
-  try {
-    await acquire(fh.fd, 'exclusive', signal);
-  } catch (err) {
-    holding.delete(fh);
-    await fh.close();
-    throw err;
-  }
-  return async () => {
+  const release = async (): Promise<void> => {
     holding.delete(fh);
     await fh.close();
   };
+  try {
+    await acquire(fh.fd, mode, signal);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return release;
 }
