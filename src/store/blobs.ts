@@ -50,6 +50,12 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
     }
   }
 
+  /** An existing blob put again: its mtime is refreshed so a concurrent prune's grace period spares it. */
+  async function refresh(digest: Digest): Promise<void> {
+    const now = new Date();
+    await utimes(path(digest), now, now);
+  }
+
   async function putBlob(
     source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
     options: { expected?: Digest; expectedSize?: number; signal?: AbortSignal },
@@ -103,8 +109,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       signal?.throwIfAborted();
       const final = path(digest);
       if ((await size(digest)) === written) {
-        const now = new Date();
-        await utimes(final, now, now); // refresh: a concurrent prune's grace period spares it
+        await refresh(digest);
       } else {
         await mkdir(dir, { recursive: true });
         await rename(tmp, final);
@@ -135,8 +140,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
         throw new TsbuildError('STORE', `digest mismatch: expected ${options.expected}, got ${digest}`);
       }
       if ((await size(digest)) === bytes.byteLength) {
-        const now = new Date();
-        await utimes(path(digest), now, now).catch(rethrowNoSpace(root, 'writing a blob')); // as put: refresh for prune's grace period
+        await refresh(digest).catch(rethrowNoSpace(root, 'writing a blob'));
         return { digest, size: bytes.byteLength };
       }
       return store.put(Readable.from([bytes]), options);
