@@ -2,7 +2,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { main } from '../../src/cli/main.js';
 
 export interface CliResult {
@@ -11,21 +11,28 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function cli(argv: string[], options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: string } = {}): Promise<CliResult> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
+/** The one in-process run of `main` the test helpers share: stdout as bytes (it may be a tar), stderr as text. */
+export async function runMain(argv: string[], io: { env: NodeJS.ProcessEnv; stdin: NodeJS.ReadableStream; signal?: AbortSignal }): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await main(argv, {
-    stdout,
-    stderr,
+  const sink = (chunks: Buffer[]): Writable =>
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        chunks.push(Buffer.from(chunk));
+        cb();
+      },
+    });
+  const code = await main(argv, { stdout: sink(out), stderr: sink(err), stdin: io.stdin, env: io.env, signal: io.signal ?? new AbortController().signal });
+  return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+}
+
+export async function cli(argv: string[], options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: string } = {}): Promise<CliResult> {
+  const r = await runMain(argv, {
     stdin: Readable.from([options.stdin ?? '']),
     env: options.env ?? { PATH: process.env.PATH ?? '' },
-    signal: options.signal ?? new AbortController().signal,
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  return { ...r, stdout: r.stdout.toString('utf8') };
 }
 
 export async function tempDir(prefix: string): Promise<string> {
