@@ -15,7 +15,7 @@ import type { Digest } from '../image/digest.js';
 import { pushScope, type RegistryClient } from './client.js';
 import { RegistryError, isConnectionError } from './errors.js';
 import type { BlobSource } from './types.js';
-import { OCTET, SessionLost, commit, location, rangeEnd, uploadStatus, type Ctx } from './upload-session.js';
+import { OCTET, SessionLost, blobCtx, commit, location, rangeEnd, uploadStatus } from './upload-session.js';
 import { putStreamed } from './upload-stream.js';
 import { openSession, uploadBlob, type UploadOptions, type UploadOutcome } from './upload.js';
 
@@ -107,18 +107,8 @@ export class LiveUpload {
     this.#ended = true;
     this.#wake?.();
     const res = await this.#response;
-    const what = `blob ${this.#host}/${this.#repository}@${desc.digest}`;
-    const ctx: Ctx = {
-      client: this.#client,
-      host: this.#host,
-      repository: this.#repository,
-      digest: desc.digest,
-      size: desc.size,
-      source,
-      o: this.#o,
-      what,
-      emit: (phase, bytes) => this.#o.onProgress?.({ kind: 'blob', digest: desc.digest, phase, bytes, total: desc.size }),
-    };
+    const ctx = blobCtx(this.#client, this.#host, this.#repository, desc, source, this.#o);
+    const { what } = ctx;
     try {
       let offset: number;
       if (res?.statusCode === 202) {

@@ -38,6 +38,12 @@ export interface Ctx {
   what: string;
   emit: (phase: TransferEvent['phase'], bytes: number) => void;
 }
+/** The context of one blob's upload: what errors call it and how its progress is reported. */
+export function blobCtx(client: RegistryClient, host: string, repository: string, desc: { digest: Digest; size: number }, source: BlobSource, o: UploadOptions): Ctx {
+  const emit = (phase: TransferEvent['phase'], bytes: number): void => o.onProgress?.({ kind: 'blob', digest: desc.digest, phase, bytes, total: desc.size });
+  return { client, host, repository, digest: desc.digest, size: desc.size, source, o, what: `blob ${host}/${repository}@${desc.digest}`, emit };
+}
+
 export function so(ctx: Ctx): { signal?: AbortSignal } {
   return ctx.o.signal ? { signal: ctx.o.signal } : {};
 }

@@ -4,7 +4,7 @@ import { sleep } from '../util/abort.js';
 import { RegistryClient, pullScope, pushScope } from './client.js';
 import { RegistryError, isConnectionError } from './errors.js';
 import type { BlobSource, TransferEvent } from './types.js';
-import { OCTET, SessionLost, finish, location, so, withDigest, type Ctx } from './upload-session.js';
+import { OCTET, SessionLost, blobCtx, finish, location, so, withDigest, type Ctx } from './upload-session.js';
 import { putChunked, putStreamed } from './upload-stream.js';
 
 export interface UploadOptions {
@@ -25,9 +25,8 @@ const SESSION_ATTEMPTS = 5;
 const MONOLITHIC_MAX = 8 * 1024 * 1024;
 /** HEAD → mount → POST session → monolithic PUT or resumable chunked PATCHes → PUT ?digest=. */
 export async function uploadBlob(client: RegistryClient, host: string, repository: string, desc: { digest: Digest; size: number }, source: BlobSource, o: UploadOptions = {}): Promise<UploadOutcome> {
-  const what = `blob ${host}/${repository}@${desc.digest}`;
-  const emit = (phase: TransferEvent['phase'], bytes: number): void => o.onProgress?.({ kind: 'blob', digest: desc.digest, phase, bytes, total: desc.size });
-  const ctx: Ctx = { client, host, repository, digest: desc.digest, size: desc.size, source, o, what, emit };
+  const ctx = blobCtx(client, host, repository, desc, source, o);
+  const { what, emit } = ctx;
   if (await blobExists(ctx)) {
     emit('exists', desc.size);
     return 'exists';
