@@ -12,23 +12,28 @@ interface XattrBinding {
   removeAttributeSync(path: string, name: string): void;
 }
 
-// The package is CommonJS with a native loader; createRequire keeps ESM consumers simple.
-const binding = createRequire(import.meta.url)('@napi-rs/xattr') as XattrBinding;
+// The package is CommonJS with a native loader; createRequire keeps ESM consumers simple. Loaded on
+// first use: loading a native addon costs start-up time that a warm (all-cached) build never needs.
+let loaded: XattrBinding | undefined;
+function binding(): XattrBinding {
+  loaded ??= createRequire(import.meta.url)('@napi-rs/xattr') as XattrBinding;
+  return loaded;
+}
 
 export function getXattr(path: string, name: string): Buffer | undefined {
-  return binding.getAttributeSync(path, name) ?? undefined;
+  return binding().getAttributeSync(path, name) ?? undefined;
 }
 
 export function listXattrs(path: string): string[] {
-  return binding.listAttributesSync(path);
+  return binding().listAttributesSync(path);
 }
 
 export function setXattr(path: string, name: string, value: Uint8Array | string): void {
-  binding.setAttributeSync(path, name, value);
+  binding().setAttributeSync(path, name, value);
 }
 
 export function removeXattr(path: string, name: string): void {
-  binding.removeAttributeSync(path, name);
+  binding().removeAttributeSync(path, name);
 }
 
 /** Overlay marks a directory whose lower contents are hidden with this xattr set to "y". */
