@@ -91,7 +91,7 @@ async function rootfsTar(store: Store, manifestDigest: Digest, out: NodeJS.Writa
     await exportRootfs(store, manifestDigest, root, options.signal);
     const changes = await upperDirChanges(root, [], options.signal !== undefined ? { signal: options.signal } : {});
     const tar = changesToTar(root, changes, options);
-    for await (const chunk of tar as AsyncIterable<Buffer>) {
+    for await (const chunk of tar) {
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
   } finally {

@@ -15,6 +15,10 @@ export async function commitLayer(
 ): Promise<{ diffId: Digest; size: number; empty: boolean }> {
   const changes = await upperDirChanges(upperDir, lowerDirs, options.signal ? { signal: options.signal } : {});
   const tar = changesToTar(upperDir, changes, options);
-  const { digest, size } = await store.blobs.put(tar, options.signal ? { signal: options.signal } : {});
+  // changesToTar yields fresh buffers it never touches again (handOver), and the file sizes say
+  // whether the blob is big enough to be hashed and written off the main thread.
+  let sizeHint = 0;
+  for (const change of changes) if (change.kind === 'entry' && change.stat.isFile()) sizeHint += Number(change.stat.size);
+  const { digest, size } = await store.blobs.put(tar, { sizeHint, handOver: true, ...(options.signal ? { signal: options.signal } : {}) });
   return { diffId: digest, size, empty: changes.length === 0 };
 }

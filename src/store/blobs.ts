@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline as pipeStreams, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,7 @@ import { digestFromHash, digestHex, isDigest, type Digest } from '../image/diges
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { tmpName } from '../util/fs.js';
 import { rethrowNoSpace } from './nospace.js';
+import { OffThreadWriter } from './offthread.js';
 import type { BlobStore } from './types.js';
 
 const DEFAULT_MAX_READ = 16 << 20;
@@ -37,6 +38,63 @@ function toIterable(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): 
 
 const WRITES_IN_FLIGHT = 4;
 
+/** Blobs expected to be at least this big are hashed and written on a worker thread (offthread.ts). */
+const OFF_THREAD_MIN = 32 << 20;
+
+type PutOptions = NonNullable<Parameters<BlobStore['put']>[1]>;
+
+/** Where putBlob's chunks go: hashed and written, in order, at increasing offsets. */
+interface BlobSink {
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<Digest>;
+  /** After success or failure: returns once nothing touches the file any more. */
+  abandon(): Promise<void>;
+}
+
+/**
+ * Hash on the main thread; positional writes overlap with producing and hashing the next chunks
+ * (a few in flight, so memory stays bounded): bound by the slower of the two, not their sum.
+ */
+function mainThreadSink(fh: FileHandle): BlobSink {
+  const hash = createHash('sha256');
+  const inflight = new Set<Promise<void>>();
+  let failed: { error: unknown } | undefined;
+  let position = 0;
+  return {
+    async write(chunk) {
+      if (failed !== undefined) throw failed.error;
+      hash.update(chunk);
+      const write: Promise<void> = fh.write(chunk, 0, chunk.byteLength, position).then(
+        () => void inflight.delete(write),
+        (error: unknown) => {
+          failed ??= { error };
+          inflight.delete(write);
+        },
+      );
+      position += chunk.byteLength;
+      inflight.add(write);
+      if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
+    },
+    async finish() {
+      await Promise.all(inflight);
+      if (failed !== undefined) throw failed.error;
+      return digestFromHash(hash);
+    },
+    async abandon() {
+      await Promise.all(inflight);
+    },
+  };
+}
+
+function offThreadSink(fd: number, handOver: boolean | undefined): BlobSink {
+  const writer = new OffThreadWriter(fd, handOver !== undefined ? { handOver } : {});
+  return {
+    write: (chunk) => writer.write(chunk),
+    finish: async () => `sha256:${await writer.finish()}` as Digest,
+    abandon: () => writer.abandon(),
+  };
+}
+
 export function createBlobStore(root: string, tmpDir: string): BlobStore {
   const dir = join(root, 'blobs', 'sha256');
   const path = (digest: Digest): string => join(dir, digestHex(digest));
@@ -58,48 +116,35 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
 
   async function putBlob(
     source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
-    options: { expected?: Digest; expectedSize?: number; signal?: AbortSignal },
+    options: PutOptions,
   ): Promise<{ digest: Digest; size: number }> {
     const { expected, expectedSize, signal } = options;
     signal?.throwIfAborted();
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, tmpName('blob'));
-    const hash = createHash('sha256');
     let written = 0;
     try {
       const fh = await open(tmp, 'wx', 0o644);
-      // Positional writes overlap with producing and hashing the next chunks (a few in flight,
-      // so memory stays bounded): a commit is then bound by the slower of the two, not their sum.
-      const inflight = new Set<Promise<void>>();
-      let failed: { error: unknown } | undefined;
+      let digest: Digest;
       try {
-        for await (const chunk of toIterable(source)) {
-          signal?.throwIfAborted();
-          if (failed !== undefined) throw failed.error;
-          hash.update(chunk);
-          const position = written;
-          written += chunk.byteLength;
-          if (expectedSize !== undefined && written > expectedSize) {
-            throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
+        const sink = (options.sizeHint ?? expectedSize ?? 0) >= OFF_THREAD_MIN ? offThreadSink(fh.fd, options.handOver) : mainThreadSink(fh);
+        try {
+          for await (const chunk of toIterable(source)) {
+            signal?.throwIfAborted();
+            written += chunk.byteLength;
+            if (expectedSize !== undefined && written > expectedSize) {
+              throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
+            }
+            await sink.write(chunk);
           }
-          const write: Promise<void> = fh.write(chunk, 0, chunk.byteLength, position).then(
-            () => void inflight.delete(write),
-            (error: unknown) => {
-              failed ??= { error };
-              inflight.delete(write);
-            },
-          );
-          inflight.add(write);
-          if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
+          digest = await sink.finish();
+        } finally {
+          await sink.abandon();
         }
-        await Promise.all(inflight);
-        if (failed !== undefined) throw failed.error;
         await fh.sync();
       } finally {
-        await Promise.all(inflight);
         await fh.close();
       }
-      const digest = digestFromHash(hash);
       if (expected !== undefined && digest !== expected) {
         throw new TsbuildError('STORE', `digest mismatch: expected ${expected}, got ${digest}`);
       }

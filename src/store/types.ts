@@ -17,7 +17,15 @@ export interface BlobStore {
    */
   put(
     source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
-    options?: { expected?: Digest; expectedSize?: number; signal?: AbortSignal },
+    options?: {
+      expected?: Digest;
+      expectedSize?: number;
+      signal?: AbortSignal;
+      /** Roughly how big the blob will be: large ones are hashed and written on a worker thread. */
+      sizeHint?: number;
+      /** The caller never reuses a chunk after yielding it, so chunks may move to that thread without a copy. */
+      handOver?: boolean;
+    },
   ): Promise<{ digest: Digest; size: number }>;
   putBytes(data: Uint8Array | string, options?: { expected?: Digest; signal?: AbortSignal }): Promise<{ digest: Digest; size: number }>;
   /** Verified read: the stream errors (TsbuildError 'STORE') at its end if the bytes do not hash to `digest`. */

@@ -63,6 +63,23 @@ describe('disk full', () => {
     expect(await mountsUnder(root)).toHaveLength(1); // the tmpfs itself, no overlay left behind
   }, SLOW);
 
+  it('a large layer (hashed and written off the main thread) that does not fit fails with exit 6, store as it was', async () => {
+    // 40 MiB of file data is over the off-thread threshold: the staged copy fits on 64m, its blob does not.
+    const root = await smallDisk('bigcommit', '64m');
+    await cliOk(root, ['build', '--progress', 'plain', '-t', 'busybox:local', await busyboxContext(join(work, 'bbctx-big'))]);
+    const before = await readFile(join(root, 'index.json'), 'utf8');
+    const ctx = join(work, 'bigcommitctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'big.bin'), randomBytes(40 << 20));
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY big.bin /big.bin\n');
+    const r = await cli(root, ['build', '--progress', 'plain', '-t', 'big:1', ctx]);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/no space left on device.*\(writing a blob\)/);
+    expect(r.stderr).toContain(root);
+    await assertClean(root, before);
+    expect(await mountsUnder(root)).toHaveLength(1);
+  }, SLOW);
+
   it('a pull that fills the disk mid-blob fails with exit 6, no partial blob', async () => {
     const src = join(work, 'src');
     await cliOk(src, ['build', '--progress', 'plain', '-t', 'busybox:local', join(work, 'bbctx')]);
