@@ -71,6 +71,13 @@ describe('off-thread blob writes', () => {
     }
   });
 
+  it('gathers small chunks (network-sized reads) into whole buffers and keeps their order', async () => {
+    const { parts, all, digest } = chunks(2600, 16 * 1024 + 7); // odd sizes straddle the staging buffers
+    const got = await store.blobs.put(from(parts), { expectedSize: all.length, expected: digest });
+    expect(got).toEqual({ digest, size: all.length });
+    expect(readFileSync(store.blobs.path(digest)).equals(all)).toBe(true);
+  });
+
   it('runs several large puts at once on the one worker', async () => {
     const sets = [chunks(34, MiB), chunks(36, MiB), chunks(33, MiB)];
     const got = await Promise.all(sets.map((s) => store.blobs.put(from(s.parts), { sizeHint: 64 * MiB, handOver: true })));
