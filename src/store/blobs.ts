@@ -44,7 +44,7 @@ const OFF_THREAD_MIN = 32 << 20;
 type PutOptions = NonNullable<Parameters<BlobStore['put']>[1]>;
 
 /** Where putBlob's chunks go: hashed and written, in order, at increasing offsets. */
-interface BlobSink {
+interface ChunkSink {
   write(chunk: Uint8Array): Promise<void>;
   finish(): Promise<Digest>;
   /** After success or failure: returns once nothing touches the file any more. */
@@ -55,7 +55,7 @@ interface BlobSink {
  * Hash on the main thread; positional writes overlap with producing and hashing the next chunks
  * (a few in flight, so memory stays bounded): bound by the slower of the two, not their sum.
  */
-function mainThreadSink(fh: FileHandle): BlobSink {
+function mainThreadSink(fh: FileHandle): ChunkSink {
   const hash = createHash('sha256');
   const inflight = new Set<Promise<void>>();
   let failed: { error: unknown } | undefined;
@@ -86,7 +86,7 @@ function mainThreadSink(fh: FileHandle): BlobSink {
   };
 }
 
-function offThreadSink(fd: number, handOver: boolean | undefined): BlobSink {
+function offThreadSink(fd: number, handOver: boolean | undefined): ChunkSink {
   const writer = new OffThreadWriter(fd, handOver !== undefined ? { handOver } : {});
   return {
     write: (chunk) => writer.write(chunk),
