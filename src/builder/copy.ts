@@ -4,13 +4,14 @@
  * would do), new parents are 0755 owned by the --chown user (or root). The staged dir is then
  * committed as the step's layer and adopted as its snapshot.
  */
-import { chmodSync, chownSync, constants, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { readXattrs } from '../layers/index.js';
 import { mknod } from '../layers/nodes.js';
 import { setXattr } from '../util/xattr.js';
 import { cooperative } from '../util/cooperate.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
+import { COPY_FLAGS, FileCopier } from './copy-pool.js';
 import type { CopyReuse } from './copy-reuse.js';
 import type { RootfsView } from './rootfs.js';
 
@@ -58,18 +59,32 @@ interface Run extends CopyPlan {
   /** linkKey → staged host path of the first copy. */
   links: Map<string, string>;
   tick: (signal?: AbortSignal) => Promise<void>;
+  /** Regular files are copied on worker threads (copy-pool.ts). */
+  files: FileCopier;
+  /** Directory times, set once every file inside is on disk (creating a file bumps its dir's mtime). */
+  dirTimes: [string, number][];
 }
 
 // File-system calls below are synchronous (see util/cooperate.ts): a COPY of 30,000 small files
 // would otherwise spend most of its time in thread-pool round trips.
 
 export async function stageCopy(items: CopyItem[], plan: CopyPlan): Promise<void> {
-  const run: Run = { ...plan, links: new Map(), tick: cooperative() };
-  const resolved = await plan.view.resolve(plan.dest, true);
+  const run: Run = { ...plan, links: new Map(), tick: cooperative(), files: new FileCopier(), dirTimes: [] };
+  try {
+    await stageItems(items, run);
+    await run.files.drain();
+    for (const [host, t] of run.dirTimes) utimesSync(host, t, t);
+  } finally {
+    await run.files.settle();
+  }
+}
+
+async function stageItems(items: CopyItem[], run: Run): Promise<void> {
+  const resolved = await run.view.resolve(run.dest, true);
   const destExistsAsDir = resolved.entry?.stat.isDirectory() ?? false;
-  const intoDir = plan.destIsDir || destExistsAsDir;
+  const intoDir = run.destIsDir || destExistsAsDir;
   for (const item of items) {
-    plan.signal?.throwIfAborted();
+    run.signal?.throwIfAborted();
     if (item.kind === 'dir') {
       // The destination of a directory copy is created 0755 (chown user or root), never given
       // the source dir's attributes; an existing one is left as it is (BuildKit/fsutil).
@@ -99,8 +114,7 @@ async function copyChildren(run: Run, dir: CopyItem, destDir: string): Promise<v
       await ensureDir(run, where, child);
       await copyChildren(run, child, where);
       // Its entries bumped its mtime: set it again last, as fsutil's copyFileInfo after the contents.
-      const t = (run.mtimeMs ?? child.mtimeMs) / 1000;
-      utimesSync(join(run.staging, where), t, t);
+      run.dirTimes.push([join(run.staging, where), (run.mtimeMs ?? child.mtimeMs) / 1000]);
     } else {
       await copyOne(run, child, target);
     }
@@ -115,6 +129,7 @@ async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<voi
     current = posix.join(current, parts[i] as string);
     const host = join(run.staging, current);
     const isTarget = i === parts.length - 1 && source !== undefined;
+    if (run.files.pending.has(host)) await run.files.drain();
     let st = lstatSync(host, { throwIfNoEntry: false });
     if (st !== undefined && !st.isDirectory()) {
       // Staged earlier in this copy as a non-dir (e.g. an archive file, then a dir of that name).
@@ -143,6 +158,8 @@ async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<voi
 
 async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> {
   const host = join(run.staging, target);
+  // A path queued for a worker must be on disk before anything else happens to it.
+  if (run.files.pending.has(host)) await run.files.drain();
   run.staged?.delete(target);
   if (item.kind === 'file' && item.identity !== undefined && item.linkKey === undefined) {
     const reused = run.reuse?.files.get(target) === item.identity && linkFrom(run.reuse.dir, target, host);
@@ -159,9 +176,14 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
     }
     run.links.set(item.linkKey, host);
   }
+  const xattrs = sourceXattrs(item.hostPath);
+  if (item.kind === 'file' && item.linkKey === undefined && xattrs.size === 0) {
+    await run.files.add({ src: item.hostPath, dst: host, uid: run.chown?.uid ?? item.uid, gid: run.chown?.gid ?? item.gid, mode: modeFor(run.chmod, item), time: (run.mtimeMs ?? item.mtimeMs) / 1000 });
+    return;
+  }
   switch (item.kind) {
     case 'file':
-      copyFileSync(item.hostPath, host, constants.COPYFILE_FICLONE);
+      copyFileSync(item.hostPath, host, COPY_FLAGS);
       break;
     case 'symlink':
       symlinkSync(readlinkSync(item.hostPath), host);
@@ -184,7 +206,7 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
     case 'socket':
       return; // sockets are not copied (fsutil skips them too)
   }
-  applyAttrs(run, host, item, item.kind !== 'symlink');
+  applyAttrs(run, host, item, item.kind !== 'symlink', xattrs);
 }
 
 /**
@@ -209,7 +231,7 @@ function linkFrom(dir: string, target: string, host: string): boolean {
   }
 }
 
-function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean): void {
+function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean, xattrs?: Map<string, Buffer>): void {
   const uid = run.chown?.uid ?? item.uid;
   const gid = run.chown?.gid ?? item.gid;
   const t = (run.mtimeMs ?? item.mtimeMs) / 1000;
@@ -217,7 +239,7 @@ function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean): v
     chownSync(host, uid, gid);
     // chmod after chown: chown clears setuid/setgid bits.
     chmodSync(host, modeFor(run.chmod, item));
-    copyXattrs(item.hostPath, host);
+    copyXattrs(xattrs ?? sourceXattrs(item.hostPath), host);
     utimesSync(host, t, t);
   } else {
     lchownSync(host, uid, gid);
@@ -231,19 +253,22 @@ function modeFor(spec: ChmodSpec | undefined, item: CopyItem): number {
   return typeof spec === 'number' ? spec : spec(own, item.kind === 'dir');
 }
 
+/** The source's extended attributes (none for sources without a host path, or unreadable ones). */
+function sourceXattrs(from: string): Map<string, Buffer> {
+  if (from === '') return new Map();
+  try {
+    return readXattrs(from);
+  } catch {
+    return new Map();
+  }
+}
+
 /**
  * Extended attributes travel with the copy (fsutil does; e.g. security.capability set by a
  * `setcap` in an earlier stage). After chown, which drops capabilities. Overlay's own markers
  * are never copied; an attribute the target filesystem refuses is skipped, as containerd does.
  */
-function copyXattrs(from: string, to: string): void {
-  if (from === '') return;
-  let attrs: Map<string, Buffer>;
-  try {
-    attrs = readXattrs(from);
-  } catch {
-    return;
-  }
+function copyXattrs(attrs: Map<string, Buffer>, to: string): void {
   for (const [name, value] of attrs) {
     try {
       setXattr(to, name, value);

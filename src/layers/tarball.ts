@@ -5,6 +5,7 @@
 import type { BigIntStats } from 'node:fs';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { BIG_BUFFER, takeBigBuffer } from '../util/buffers.js';
 import { cooperative } from '../util/cooperate.js';
 import { TsbuildError } from '../util/errors.js';
 import type { Change } from './changes.js';
@@ -46,7 +47,7 @@ function marker(name: string, st: BigIntStats, sde: number | undefined): TarHead
 }
 
 /** Output buffer size: the tar leaves in whole 1 MiB buffers, few enough to hand to a writer cheaply. */
-const OUT_CHUNK = 1 << 20;
+const OUT_CHUNK = BIG_BUFFER;
 
 /**
  * Packs the archive into fixed-size buffers: headers are copied in, file contents are read
@@ -55,7 +56,7 @@ const OUT_CHUNK = 1 << 20;
  * memory — a consumer may move it to another thread (blobs.put `handOver`).
  */
 class TarPacker {
-  #buf = Buffer.allocUnsafeSlow(OUT_CHUNK);
+  #buf = takeBigBuffer();
   #at = 0;
 
   /** Copies `bytes` in; yields each buffer that fills up. */
@@ -99,7 +100,7 @@ class TarPacker {
 
   #take(): Buffer {
     const full = this.#buf;
-    this.#buf = Buffer.allocUnsafeSlow(OUT_CHUNK);
+    this.#buf = takeBigBuffer();
     this.#at = 0;
     return full;
   }

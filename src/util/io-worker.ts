@@ -1,0 +1,118 @@
+/**
+ * One worker thread per process for bulk file-system work the main thread should not do alone on
+ * a 2-core machine: hashing and writing large blobs (store/offthread.ts) and copying a COPY's
+ * files (builder/copy-pool.ts). One thread, not one per user: each isolate costs ~10 MB of RSS
+ * (measured), and the two users run one after the other within a step.
+ *
+ * Requests carry an `id`; replies come back to the listener of that id, in order. The thread is
+ * started on first use and unref'd whenever no request is outstanding, so it never keeps the
+ * process alive.
+ */
+import { Worker } from 'node:worker_threads';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { chmodSync, chownSync, copyFileSync, utimesSync, writeSync } = require('node:fs');
+const blobs = new Map();
+function fail(m, err) {
+  parentPort.postMessage({ id: m.id, op: 'error', message: String(err && err.message), code: err && err.code, syscall: err && err.syscall, path: err && err.path });
+}
+function copy(m) {
+  for (const j of m.jobs) {
+    try {
+      copyFileSync(j.src, j.dst, m.flags);
+      chownSync(j.dst, j.uid, j.gid);
+      chmodSync(j.dst, j.mode);
+      utimesSync(j.dst, j.time, j.time);
+    } catch (err) {
+      fail(m, err);
+      return;
+    }
+  }
+  parentPort.postMessage({ id: m.id, op: 'done' });
+}
+function blob(m) {
+  const job = blobs.get(m.id);
+  try {
+    if (m.op === 'begin') { blobs.set(m.id, { fd: m.fd, hash: createHash('sha256'), failed: false }); return; }
+    if (job === undefined) return;
+    if (m.op === 'data') {
+      if (!job.failed) {
+        const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
+        job.hash.update(buf);
+        let done = 0;
+        while (done < buf.length) done += writeSync(job.fd, buf, done, buf.length - done, m.pos + done);
+      }
+      // The buffer goes back for reuse (util/buffers.ts) instead of waiting for this thread's GC.
+      parentPort.postMessage({ id: m.id, op: 'ack', bytes: m.buf.byteLength, buf: m.buf }, [m.buf.buffer]);
+      return;
+    }
+    blobs.delete(m.id);
+    parentPort.postMessage({ id: m.id, op: 'done', hex: m.op === 'end' && !job.failed ? job.hash.digest('hex') : '' });
+  } catch (err) {
+    if (job !== undefined) job.failed = true;
+    fail(m, err);
+  }
+}
+parentPort.on('message', (m) => (m.op === 'copy' ? copy(m) : blob(m)));
+`;
+
+export interface IoReply {
+  id: number;
+  op: 'ack' | 'done' | 'error';
+  bytes?: number;
+  buf?: Uint8Array;
+  hex?: string;
+  message?: string;
+  code?: string;
+  syscall?: string;
+  path?: string;
+}
+
+let worker: Worker | undefined;
+const listeners = new Map<number, (reply: IoReply) => void>();
+let nextId = 1;
+
+function thread(): Worker {
+  if (worker !== undefined) return worker;
+  const w = new Worker(WORKER_SOURCE, { eval: true });
+  w.on('message', (reply: IoReply) => listeners.get(reply.id)?.(reply));
+  const died = (error: Error): void => {
+    if (worker === w) worker = undefined;
+    for (const [id, listener] of [...listeners]) listener({ id, op: 'error', message: error.message });
+  };
+  w.on('error', died);
+  w.on('exit', (code) => died(new Error(`I/O worker thread exited (${code})`)));
+  w.unref();
+  worker = w;
+  return w;
+}
+
+/** A request channel: `send` posts to the worker, replies reach `onReply` until `close`. */
+export interface IoChannel {
+  readonly id: number;
+  send(message: Record<string, unknown>, transfer?: ArrayBuffer[]): void;
+  close(): void;
+}
+
+export function openIoChannel(onReply: (reply: IoReply) => void): IoChannel {
+  const id = nextId++;
+  const w = thread();
+  listeners.set(id, onReply);
+  w.ref();
+  return {
+    id,
+    send: (message, transfer) => w.postMessage({ ...message, id }, transfer ?? []),
+    close: () => {
+      if (!listeners.delete(id)) return;
+      if (listeners.size === 0) w.unref();
+    },
+  };
+}
+
+/** An Error like the one the worker's fs call threw (same code, syscall, path). */
+export function replyError(reply: IoReply): Error {
+  const { message = 'I/O worker failed', code, syscall, path } = reply;
+  return Object.assign(new Error(message), code !== undefined ? { code } : {}, syscall !== undefined ? { syscall } : {}, path !== undefined ? { path } : {});
+}
