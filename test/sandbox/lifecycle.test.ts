@@ -101,10 +101,20 @@ describe('sandbox lifecycle', () => {
     for (const cg of cgroups) expect(existsSync(cg)).toBe(false);
   });
 
+  it('makes no cgroup for a run without limits (joining one costs a kernel RCU grace period)', async () => {
+    let cgroups: string[] | undefined;
+    const s = spec('echo ready; sleep 0.2', { onStdout: () => (cgroups = readState(s.workRoot).cgroups) });
+    const result = await runInSandbox(s);
+    expect(result.exitCode).toBe(0);
+    expect(cgroups).toEqual([]);
+    await result.dispose();
+  });
+
   it('cleanupStale removes the cgroups of a launcher that was SIGKILLed', async () => {
     let cgroups: string[] = [];
     const fg = marker();
     const s = spec(`echo ready; exec sleep ${fg}`, {
+      limits: { pids: 100 },
       onStdout: () => {
         const state = readState(s.workRoot);
         cgroups = state.cgroups;
