@@ -8,7 +8,7 @@
  * answers only after every earlier write.
  */
 import { BIG_BUFFER, recycleBigBuffer, takeBigBuffer } from '../util/buffers.js';
-import { openIoChannel, replyError, type IoChannel, type IoReply } from '../util/io-worker.js';
+import { openIoChannel, replyError, writebackAddon, type IoChannel, type IoReply } from '../util/io-worker.js';
 
 /** Small chunks are gathered into buffers this big before they cross to the worker. */
 const STAGE_SIZE = BIG_BUFFER;
@@ -35,7 +35,9 @@ export class OffThreadWriter {
   constructor(fd: number, options: { handOver?: boolean } = {}) {
     this.#handOver = options.handOver ?? false;
     this.#channel = openIoChannel((reply) => this.#reply(reply));
-    this.#channel.send({ op: 'begin', fd });
+    // The worker starts writeback as it goes, so the fsync before the rename only waits for the tail.
+    const writeback = writebackAddon();
+    this.#channel.send({ op: 'begin', fd, ...(writeback !== undefined ? { writeback } : {}) });
   }
 
   /** Queues a chunk; resolves once the backlog is small enough to take more. */

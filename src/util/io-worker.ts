@@ -8,7 +8,10 @@
  * started on first use and unref'd whenever no request is outstanding, so it never keeps the
  * process alive.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { nativeDirs } from './native.js';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -32,10 +35,22 @@ function copy(m) {
   }
   parentPort.postMessage({ id: m.id, op: 'done' });
 }
+let writeback;
+/** Starts writeback of what is written so far (best effort; see native/addon/writeback.c). */
+function flushAhead(job, end) {
+  if (writeback === undefined || end - job.flushed < WRITEBACK_STEP) return;
+  try { writeback.start(job.fd, job.flushed, end - job.flushed); } catch {}
+  job.flushed = end;
+}
+const WRITEBACK_STEP = 16 << 20;
 function blob(m) {
   const job = blobs.get(m.id);
   try {
-    if (m.op === 'begin') { blobs.set(m.id, { fd: m.fd, hash: createHash('sha256'), failed: false }); return; }
+    if (m.op === 'begin') {
+      if (m.writeback && writeback === undefined) { try { writeback = require(m.writeback); } catch { writeback = null; } }
+      blobs.set(m.id, { fd: m.fd, hash: createHash('sha256'), failed: false, flushed: 0 });
+      return;
+    }
     if (job === undefined) return;
     if (m.op === 'data') {
       if (!job.failed) {
@@ -43,6 +58,7 @@ function blob(m) {
         job.hash.update(buf);
         let done = 0;
         while (done < buf.length) done += writeSync(job.fd, buf, done, buf.length - done, m.pos + done);
+        flushAhead(job, m.pos + done);
       }
       // The buffer goes back for reuse (util/buffers.ts) instead of waiting for this thread's GC.
       parentPort.postMessage({ id: m.id, op: 'ack', bytes: m.buf.byteLength, buf: m.buf }, [m.buf.buffer]);
@@ -94,6 +110,13 @@ export interface IoChannel {
   readonly id: number;
   send(message: Record<string, unknown>, transfer?: ArrayBuffer[]): void;
   close(): void;
+}
+
+/** The writeback addon (dist/native/writeback.node) when built; the worker loads it itself. */
+let writebackPath: string | null | undefined;
+export function writebackAddon(): string | undefined {
+  writebackPath ??= nativeDirs().map((d) => join(d, 'writeback.node')).find((p) => existsSync(p)) ?? null;
+  return writebackPath ?? undefined;
 }
 
 export function openIoChannel(onReply: (reply: IoReply) => void): IoChannel {

@@ -201,7 +201,8 @@ describe('SIGKILL of the CLI and its launcher together (kill -9 of the process g
     const before = hostMounts();
     const m = String(40_000 + Math.floor(Math.random() * 9_999));
     const ctx = await context(`FROM busybox:local\nRUN echo step-started && (busybox setsid sleep ${m} &) && sleep ${m}\n`);
-    const run = cli(['build', '--progress', 'plain', '--no-cache', ctx], { detached: true });
+    // A limit, so the step has cgroups to leave behind (a RUN without one gets none).
+    const run = cli(['build', '--progress', 'plain', '--no-cache', '--pids-limit', '100', ctx], { detached: true });
     expect(await waitFor(() => STARTED.test(run.stderr()) && processesWith('sleep', m).length === 2, 20_000)).toBe(true);
     const live = liveRun();
     expect(live.cgroups.length).toBeGreaterThan(0);
