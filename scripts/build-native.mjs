@@ -2,7 +2,8 @@
 // - native/*.c → static executables. The sandbox launcher: Node cannot unshare or pivot_root
 //   itself (it is multi-threaded), so a tiny C helper does those syscalls.
 // - native/addon/*.c → N-API addons (<name>.node): flock(2) and mknod(2), which Node lacks and which
-//   otherwise cost a process spawn per call; sync_file_range(2) to start a large blob's writeback early. N-API is ABI-stable, so only Node's headers are needed.
+//   otherwise cost a process spawn per call; sync_file_range(2) to start a large blob's writeback
+//   early. N-API is ABI-stable, so only Node's headers are needed.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
