@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { createReadStream, statSync, utimesSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline as pipeStreams, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -99,19 +99,19 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
   const dir = join(root, 'blobs', 'sha256');
   const path = (digest: Digest): string => join(dir, digestHex(digest));
 
-  async function size(digest: Digest): Promise<number | undefined> {
-    try {
-      return (await stat(path(digest))).size;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
-    }
+  // Metadata calls here are synchronous: a warm build asks about a few dozen blobs, and a
+  // thread-pool round trip each cost more than the syscalls (see util/cooperate.ts). Still
+  // promises (a microtask, not a round trip), so failures stay rejections.
+  function size(digest: Digest): Promise<number | undefined> {
+    return Promise.resolve().then(() => statSync(path(digest), { throwIfNoEntry: false })?.size);
   }
 
   /** An existing blob put again: its mtime is refreshed so a concurrent prune's grace period spares it. */
-  async function refresh(digest: Digest): Promise<void> {
-    const now = new Date();
-    await utimes(path(digest), now, now);
+  function refresh(digest: Digest): Promise<void> {
+    return Promise.resolve().then(() => {
+      const now = new Date();
+      utimesSync(path(digest), now, now);
+    });
   }
 
   async function putBlob(

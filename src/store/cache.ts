@@ -5,7 +5,8 @@
  * JSON files written atomically; the builder defines what `data` means.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
@@ -17,9 +18,11 @@ import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, Conte
 const KEY_RE = /^[a-f0-9]{16,128}$/;
 
 async function readJsonFile<T>(path: string): Promise<T | undefined> {
+  await Promise.resolve();
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // Synchronous: cache entries are small, and each step's lookup was a thread-pool round trip.
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;

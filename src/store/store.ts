@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errnoCode, messageOf, TsbuildError } from '../util/errors.js';
 import { createBlobStore } from './blobs.js';
@@ -24,12 +24,16 @@ export async function openStore(root: string, options: Signal = {}): Promise<Sto
   const abs = resolve(root);
   let tmpDir: string;
   try {
+    // Synchronous: every command opens the store, and these are a handful of metadata calls that
+    // each cost a thread-pool round trip asynchronously.
     for (const d of [join(abs, 'blobs', 'sha256'), join(abs, 'tmp'), join(abs, 'snapshots'), join(abs, 'cache')]) {
-      await mkdir(d, { recursive: true });
+      mkdirSync(d, { recursive: true });
     }
-    await writeFile(join(abs, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}', { flag: 'wx' }).catch((err: unknown) => {
+    try {
+      writeFileSync(join(abs, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}', { flag: 'wx' });
+    } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
-    });
+    }
     tmpDir = await createProcessTmp(abs);
   } catch (err) {
     throw new TsbuildError('STORE', `cannot open store at ${abs}: ${errnoCode(err) === 'ENOSPC' ? 'no space left on device' : messageOf(err)}`, {

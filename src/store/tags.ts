@@ -3,7 +3,7 @@
  * so skopeo/umoci read the store as is. Every mutation is read-modify-write under the store lock
  * with an atomic replace, so concurrent builds never lose each other's tags.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MediaType } from '../image/mediatypes.js';
 import type { Descriptor, Index } from '../image/types.js';
@@ -19,9 +19,11 @@ export function emptyIndex(): Index {
 }
 
 export async function readIndex(root: string): Promise<Index> {
+  await Promise.resolve();
   let text: string;
   try {
-    text = await readFile(join(root, 'index.json'), 'utf8');
+    // Synchronous: read on every command, a few KiB; a thread-pool round trip costs more.
+    text = readFileSync(join(root, 'index.json'), 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return emptyIndex();
     throw err;

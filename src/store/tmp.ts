@@ -4,8 +4,8 @@
  * work roots) is one dir named after a dead pid, swept on the next open. Same filesystem as the
  * store, so rename stays atomic.
  */
-import { existsSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../util/errors.js';
 import { tmpName } from '../util/fs.js';
@@ -29,7 +29,8 @@ function pidAlive(pid: number): boolean {
 /** Creates this process's staging dir under `<root>/tmp`; removed when the process exits normally. */
 export async function createProcessTmp(root: string): Promise<string> {
   const dir = join(root, 'tmp', tmpName('proc'));
-  await mkdir(dir, { recursive: true });
+  await Promise.resolve();
+  mkdirSync(dir, { recursive: true });
   ownDirs.add(dir);
   if (!exitHook) {
     exitHook = true;
@@ -49,8 +50,9 @@ export interface TmpEntry {
 /** Entries of `<root>/tmp` whose writer is gone (or unknown: no pid in the name). */
 export async function deadTmpEntries(root: string): Promise<TmpEntry[]> {
   let names: string[];
+  await Promise.resolve();
   try {
-    names = await readdir(join(root, 'tmp'));
+    names = readdirSync(join(root, 'tmp'));
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return [];
     throw err;
