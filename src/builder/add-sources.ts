@@ -4,14 +4,15 @@
  * the trees, `--parents` wraps an item in the chain of its parent dirs, and `hashItems` digests
  * exactly what will be copied (path, type, mode, ids, content, link target; never mtime).
  */
-import type { BigIntStats, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Hash } from 'node:crypto';
 import { createIgnoreMatcher } from '../parser/index.js';
 import { cooperative } from '../util/cooperate.js';
-import { statIdentity, type BuildContext, type ContextEntry } from './context.js';
+import type { BuildContext, ContextEntry } from './context.js';
 import type { CopyItem } from './copy.js';
+import type { FileStat } from './filestat.js';
 import type { RootfsView, ViewEntry } from './rootfs.js';
 
 /** An item plus how to digest its file content (memoised for context files). */
@@ -32,7 +33,7 @@ export function excluder(patterns: string[]): Excluder | undefined {
   return (rel) => m.ignores(rel);
 }
 
-function kindOf(s: Stats | BigIntStats): CopyItem['kind'] {
+function kindOf(s: Stats | FileStat): CopyItem['kind'] {
   if (s.isDirectory()) return 'dir';
   if (s.isFile()) return 'file';
   if (s.isSymbolicLink()) return 'symlink';
@@ -42,13 +43,13 @@ function kindOf(s: Stats | BigIntStats): CopyItem['kind'] {
   return 'socket';
 }
 
-function baseItem(name: string, hostPath: string, s: Stats | BigIntStats, ids: { uid: number; gid: number } | undefined): SourceItem {
+function baseItem(name: string, hostPath: string, s: Stats | FileStat, ids: { uid: number; gid: number } | undefined): SourceItem {
   const kind = kindOf(s);
   const item: SourceItem = {
-    name, hostPath, kind, mode: Number(s.mode), uid: ids?.uid ?? Number(s.uid), gid: ids?.gid ?? Number(s.gid), mtimeMs: Number(s.mtimeMs),
+    name, hostPath, kind, mode: s.mode, uid: ids?.uid ?? s.uid, gid: ids?.gid ?? s.gid, mtimeMs: s.mtimeMs,
   };
-  if (kind === 'char' || kind === 'block') item.rdev = Number(s.rdev);
-  if (kind !== 'dir' && Number(s.nlink) > 1) item.linkKey = `${s.dev}:${s.ino}`;
+  if (kind === 'char' || kind === 'block') item.rdev = s.rdev;
+  if (kind !== 'dir' && s.nlink > 1) item.linkKey = `${s.dev}:${s.ino}`;
   return item;
 }
 
@@ -61,7 +62,7 @@ export function contextItem(context: BuildContext, entry: ContextEntry, exclude:
   if (item.kind === 'file') {
     item.digest = () => context.fileDigest(entry, signal);
     item.digestSync = () => context.fileDigestSync(entry);
-    item.identity = statIdentity(entry.stat);
+    item.identity = entry.stat.identity;
   }
   if (item.kind === 'dir') {
     const childrenSync = (): SourceItem[] => {
