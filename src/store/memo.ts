@@ -8,7 +8,7 @@
  * `tsbuild-memo 1` header, `end <lines>` trailer: a torn or truncated file reads as empty (a
  * re-hash, never a wrong digest). The JSON object written by earlier versions is still read.
  */
-import { readFile } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { errnoCode } from '../util/errors.js';
 import type { ContentMemo, Signal } from './types.js';
 
@@ -33,6 +33,10 @@ export class MemoFile implements ContentMemo {
   readonly #dirty = new Map<string, string>();
   /** This build's lookups in order (line offsets of loaded entries, keys of new ones): the next file's order. */
   #used: (number | string)[] = [];
+  /** Loaded lines whose key `set` gave another value. */
+  #replaced = new Set<number>();
+  /** The loaded file's inode, size and times: unchanged at flush, nothing needs merging. */
+  #loadedAs: string | undefined;
 
   constructor(file: string, persist: (text: string) => Promise<void>) {
     this.#file = file;
@@ -41,7 +45,8 @@ export class MemoFile implements ContentMemo {
 
   async load(options: Signal = {}): Promise<void> {
     options.signal?.throwIfAborted();
-    this.#reset(bodyOf(await readText(this.#file)));
+    const { text, id } = await readWithId(this.#file);
+    this.#reset(bodyOf(text), id);
   }
 
   get(key: string): string | undefined {
@@ -65,6 +70,7 @@ export class MemoFile implements ContentMemo {
     if (key !== this.#missed && this.#dirty.get(key) === undefined) {
       const at = this.#find(key);
       if (at !== undefined && this.#valueAt(at, key) === digest) return;
+      if (at !== undefined) this.#replaced.add(at);
     }
     if (!this.#dirty.has(key)) this.#used.push(key);
     this.#dirty.set(key, digest);
@@ -73,8 +79,67 @@ export class MemoFile implements ContentMemo {
   async flush(options: Signal = {}): Promise<void> {
     if (this.#dirty.size === 0) return;
     options.signal?.throwIfAborted();
-    // Merge with what another process may have flushed meanwhile; last writer wins per key.
-    const current = entriesOf(bodyOf(await readText(this.#file)));
+    const id = await statId(this.#file);
+    const out = id !== undefined && id === this.#loadedAs ? this.#rewrite() : await this.#merge();
+    await this.#persist(`${HEADER}${out.body}end ${out.lines}\n`);
+    this.#reset(out.body, await statId(this.#file));
+  }
+
+  /**
+   * The file is as loaded: this build's lines in its order, then the others, then new keys.
+   * Runs of consecutive loaded lines are copied as one slice, so an edit of one file in a
+   * 30,000-file context costs a few slices, not 30,000 strings.
+   */
+  #rewrite(): { body: string; lines: number } {
+    const t = this.#text;
+    const parts: string[] = [];
+    let lines = 0;
+    let runStart = 0;
+    let runEnd = -1;
+    const cut = (): void => {
+      if (runEnd > runStart) parts.push(t.slice(runStart, runEnd));
+      runEnd = -1;
+    };
+    const line = (at: number): void => {
+      const end = t.indexOf('\n', at) + 1;
+      if (at !== runEnd) {
+        cut();
+        runStart = at;
+      }
+      runEnd = end;
+      lines++;
+    };
+    const entry = (key: string, value: string): void => {
+      cut();
+      parts.push(`${key}\t${value}\n`);
+      lines++;
+    };
+    const done = new Set<number>(this.#replaced);
+    const written = new Set<string>();
+    const writeNew = (key: string): void => {
+      if (written.has(key)) return;
+      written.add(key);
+      entry(key, this.#dirty.get(key) as string);
+    };
+    for (const u of this.#used) {
+      if (typeof u === 'string') writeNew(u);
+      else if (this.#replaced.has(u)) writeNew(t.slice(u, t.indexOf('\t', u)));
+      else if (!done.has(u)) {
+        done.add(u);
+        line(u);
+      }
+    }
+    forEachLine(t, (at) => {
+      if (!done.has(at)) line(at);
+    });
+    for (const key of this.#dirty.keys()) writeNew(key);
+    cut();
+    return { body: parts.join(''), lines };
+  }
+
+  /** Another process wrote the file since: merge per key, last writer wins. */
+  async #merge(): Promise<{ body: string; lines: number }> {
+    const current = entriesOf(bodyOf((await readWithId(this.#file)).text));
     const lines: string[] = [];
     const written = new Set<string>();
     const put = (key: string, value: string): void => {
@@ -88,19 +153,19 @@ export class MemoFile implements ContentMemo {
     }
     for (const [key, value] of current) put(key, this.#dirty.get(key) ?? value);
     for (const [key, value] of this.#dirty) put(key, value);
-    const body = lines.join('');
-    await this.#persist(`${HEADER}${body}end ${lines.length}\n`);
-    this.#reset(body);
+    return { body: lines.join(''), lines: lines.length };
   }
 
-  #reset(body: string): void {
+  #reset(body: string, id: string | undefined): void {
     this.#text = body;
+    this.#loadedAs = id;
     this.#pos = 0;
     this.#index = undefined;
     this.#scans = 0;
     this.#missed = undefined;
     this.#dirty.clear();
     this.#used = [];
+    this.#replaced = new Set();
   }
 
   #matches(at: number, key: string): boolean {
@@ -130,9 +195,27 @@ export class MemoFile implements ContentMemo {
   }
 }
 
-async function readText(file: string): Promise<string | undefined> {
+/** The file's text and identity (inode, size, times) as read through one descriptor. */
+async function readWithId(file: string): Promise<{ text: string | undefined; id: string | undefined }> {
+  let fh;
   try {
-    return await readFile(file, 'utf8');
+    fh = await open(file, 'r');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return { text: undefined, id: undefined };
+    throw err;
+  }
+  try {
+    const st = await fh.stat({ bigint: true });
+    return { text: await fh.readFile('utf8'), id: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function statId(file: string): Promise<string | undefined> {
+  try {
+    const st = await stat(file, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
