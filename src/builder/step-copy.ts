@@ -14,7 +14,7 @@ import { detectArchive, unpackArchive, type ArchiveFormat } from './add-archive.
 import { contextItem, excluder, EXPLAIN_FILES, hashItems, hostDirItem, viewItem, withParents, type Excluder, type SourceItem } from './add-sources.js';
 import { downloadToBlob, isGitSource, isUrl, parseChecksum, urlFileName } from './add-url.js';
 import { normaliseSource, type BuildContext } from './context.js';
-import { loadReuse, lineageOf, saveReuse } from './copy-reuse.js';
+import { loadReuse, lineageOf, saveReuse, StagedFiles } from './copy-reuse.js';
 import { stageCopy, type ChmodSpec, type CopyItem } from './copy.js';
 import { lstatFile } from './filestat.js';
 import type { Expander } from './expand.js';
@@ -141,7 +141,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
       const epochMs = env.sourceDateEpoch !== undefined ? env.sourceDateEpoch * 1000 : undefined;
       // --no-cache means a genuine rebuild: nothing taken from an earlier snapshot either.
       const reuse = env.noCache === true ? undefined : await loadReuse(env.store, lineage);
-      const staged = new Map<string, string>();
+      const staged = new StagedFiles(reuse);
       await stageCopy(all, {
         staging,
         view,
