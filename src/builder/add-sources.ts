@@ -6,7 +6,7 @@
  */
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { Hash } from 'node:crypto';
 import { createIgnoreMatcher } from '../parser/index.js';
 import { cooperative } from '../util/cooperate.js';
@@ -58,7 +58,7 @@ const ROOT_IDS = { uid: 0, gid: 0 };
 const tick = cooperative();
 
 export function contextItem(context: BuildContext, entry: ContextEntry, exclude: Excluder | undefined, rel: string, signal?: AbortSignal): SourceItem {
-  const item = baseItem(entry.rel.split('/').pop() ?? '', entry.hostPath, entry.stat, ROOT_IDS);
+  const item = baseItem(entry.rel.slice(entry.rel.lastIndexOf('/') + 1), entry.hostPath, entry.stat, ROOT_IDS);
   if (item.kind === 'file') {
     item.digest = () => context.fileDigest(entry, signal);
     item.digestSync = () => context.fileDigestSync(entry);
@@ -68,7 +68,8 @@ export function contextItem(context: BuildContext, entry: ContextEntry, exclude:
     const childrenSync = (): SourceItem[] => {
       const out: SourceItem[] = [];
       for (const child of context.childrenSync(entry)) {
-        const childRel = rel === '' ? posix.basename(child.rel) : `${rel}/${posix.basename(child.rel)}`;
+        const name = child.rel.slice(child.rel.lastIndexOf('/') + 1);
+        const childRel = rel === '' ? name : `${rel}/${name}`;
         if (exclude?.(childRel) !== true) out.push(contextItem(context, child, exclude, childRel, signal));
       }
       return out;
@@ -130,11 +131,19 @@ export function withParents(item: SourceItem, components: string[], dirAt: (dept
 
 /** A COPY's per-file inputs are kept for --explain-cache up to this many files (one past it: too many). */
 export const EXPLAIN_FILES = 2000;
+/** Characters of hash input gathered before each update. */
+const HASH_BATCH = 64 * 1024;
 
 /** Feeds the selected tree into `hash`: one line per node, files by content digest. */
 export async function hashItems(hash: Hash, items: SourceItem[], signal?: AbortSignal, files?: Map<string, string>): Promise<void> {
+  // Lines are fed in batches: one update per line was 30,000 native calls for a large context.
+  let pending = '';
   const line = (item: SourceItem, path: string, data: string): void => {
-    hash.update(`${path}\0${item.kind}\0${item.mode}\0${item.uid}:${item.gid}\0${data}\n`);
+    pending += `${path}\0${item.kind}\0${item.mode}\0${item.uid}:${item.gid}\0${data}\n`;
+    if (pending.length > HASH_BATCH) {
+      hash.update(pending);
+      pending = '';
+    }
     // Recorded (outside the key) so --explain-cache can name the file that changed.
     if (files !== undefined && files.size <= EXPLAIN_FILES) files.set(path.replace(/^\d+:/, ''), `${item.kind}:${item.mode}:${item.uid}:${item.gid}:${data}`);
   };
@@ -156,4 +165,5 @@ export async function hashItems(hash: Hash, items: SourceItem[], signal?: AbortS
     } else if (item.children !== undefined) for await (const child of item.children()) await visit(child, `${path}/${child.name}`);
   };
   for (const [i, item] of items.entries()) await visit(item, `${i}:${item.name}`);
+  hash.update(pending);
 }
