@@ -36,14 +36,21 @@ const UNSAFE = /[\t\n]/;
  */
 export class CopyReuse {
   readonly dir: string;
+  /** The record as read: its lines are text[begin, end) (the whole flat string is kept: comparing
+   * against slices of a slice costs twice as much). */
   readonly text: string;
-  #pos = 0;
+  readonly #begin: number;
+  readonly #end: number;
+  #pos: number;
   #index: Map<string, number> | undefined;
   #scans = 0;
 
-  constructor(dir: string, text: string) {
+  constructor(dir: string, text: string, begin = 0, end = text.length) {
     this.dir = dir;
     this.text = text;
+    this.#begin = begin;
+    this.#end = end;
+    this.#pos = begin;
   }
 
   /** Offset of `target`'s line when it was staged from a source of this identity, else undefined. */
@@ -54,29 +61,34 @@ export class CopyReuse {
     const start = at + target.length + 1;
     const end = this.text.indexOf('\n', start);
     this.#pos = end + 1;
-    return end - start === identity.length && this.text.startsWith(identity, start) ? at : undefined;
+    return end - start === identity.length && this.text.slice(start, end) === identity ? at : undefined;
   }
 
   #matches(at: number, target: string): boolean {
-    return this.text.startsWith(target, at) && this.text.charCodeAt(at + target.length) === TAB;
+    const tab = at + target.length;
+    return this.text.charCodeAt(tab) === TAB && this.text.slice(at, tab) === target;
   }
 
   #line(target: string): number | undefined {
     const t = this.text;
-    if (this.#pos < t.length && this.#matches(this.#pos, target)) return this.#pos;
+    if (this.#pos < this.#end && this.#matches(this.#pos, target)) return this.#pos;
     const next = t.indexOf('\n', this.#pos) + 1;
-    if (next > 0 && next < t.length && this.#matches(next, target)) return next;
+    if (next > 0 && next < this.#end && this.#matches(next, target)) return next;
     if (this.#index === undefined && this.#scans < SCANS) {
       this.#scans++;
-      if (this.#matches(0, target)) return 0;
-      const found = t.indexOf(`\n${target}\t`);
-      return found < 0 ? undefined : found + 1;
+      if (this.#begin < this.#end && this.#matches(this.#begin, target)) return this.#begin;
+      const found = t.indexOf(`\n${target}\t`, this.#begin);
+      return found < 0 || found + 1 >= this.#end ? undefined : found + 1;
     }
     if (this.#index === undefined) {
       this.#index = new Map();
-      for (let at = 0; at < t.length; at = t.indexOf('\n', at) + 1) {
-        const key = t.slice(at, t.indexOf('\t', at));
-        if (!this.#index.has(key)) this.#index.set(key, at);
+      for (let at = this.#begin; at < this.#end; ) {
+        const end = t.indexOf('\n', at);
+        if (end < 0) break;
+        const tab = t.indexOf('\t', at);
+        const key = tab >= 0 && tab < end ? t.slice(at, tab) : undefined;
+        if (key !== undefined && !this.#index.has(key)) this.#index.set(key, at);
+        at = end + 1;
       }
     }
     return this.#index.get(target);
@@ -171,25 +183,24 @@ export async function loadReuse(store: Store, lineage: string): Promise<CopyReus
   }
   const record = parseRecord(text);
   if (record === undefined || !(await store.snapshots.has(record.diffId))) return undefined;
-  return new CopyReuse(store.snapshots.path(record.diffId), record.body);
+  return new CopyReuse(store.snapshots.path(record.diffId), record.text, record.begin, record.end);
 }
 
 /** `tsbuild-copy 1 <diffID>`, the lines, `end <count>`; anything torn or foreign is no record. */
-function parseRecord(text: string): { diffId: Digest; body: string } | undefined {
+function parseRecord(text: string): { diffId: Digest; text: string; begin: number; end: number } | undefined {
   if (text.startsWith('{')) return fromJson(text);
   const headerEnd = text.indexOf('\n');
   if (!text.startsWith(HEADER) || headerEnd < 0 || text.charCodeAt(text.length - 1) !== NL) return undefined;
   const diffId = text.slice(HEADER.length, headerEnd);
   const trailer = text.lastIndexOf('\nend ', text.length - 2) + 1;
   if (!isDigest(diffId) || trailer <= headerEnd) return undefined;
-  const body = text.slice(headerEnd + 1, trailer);
   let lines = 0;
-  for (let at = body.indexOf('\n'); at >= 0; at = body.indexOf('\n', at + 1)) lines++;
-  return lines === Number(text.slice(trailer + 4, -1)) ? { diffId, body } : undefined;
+  for (let at = text.indexOf('\n', headerEnd + 1); at >= 0 && at < trailer; at = text.indexOf('\n', at + 1)) lines++;
+  return lines === Number(text.slice(trailer + 4, -1)) ? { diffId, text, begin: headerEnd + 1, end: trailer } : undefined;
 }
 
 /** The JSON record earlier versions wrote. */
-function fromJson(text: string): { diffId: Digest; body: string } | undefined {
+function fromJson(text: string): { diffId: Digest; text: string; begin: number; end: number } | undefined {
   let record: { diffId?: unknown; files?: unknown };
   try {
     record = JSON.parse(text) as typeof record;
@@ -201,7 +212,8 @@ function fromJson(text: string): { diffId: Digest; body: string } | undefined {
   for (const [target, identity] of Object.entries(record.files)) {
     if (typeof identity === 'string' && !UNSAFE.test(target) && !UNSAFE.test(identity)) lines.push(`${target}\t${identity}\n`);
   }
-  return { diffId: record.diffId, body: lines.join('') };
+  const body = lines.join('');
+  return { diffId: record.diffId, text: body, begin: 0, end: body.length };
 }
 
 /** Unsynced (see writeCacheFile): losing the record costs one full copy, never a wrong layer. */

@@ -21,8 +21,11 @@ const UNSAFE = /[\t\n]/;
 export class MemoFile implements ContentMemo {
   readonly #file: string;
   readonly #persist: (text: string) => Promise<void>;
-  /** Loaded `key\tvalue\n` lines (header and trailer stripped). */
+  /** The loaded file: its `key\tvalue\n` lines are #text[#begin, #end). The whole string is kept (a
+   * flat string: comparisons against a slice of it cost twice as much). */
   #text = '';
+  #begin = 0;
+  #end = 0;
   /** Where the next lookup is expected: just after the previous hit. */
   #pos = 0;
   /** key -> offset of its line, built once lookups stop following the file's order. */
@@ -46,11 +49,12 @@ export class MemoFile implements ContentMemo {
   async load(options: Signal = {}): Promise<void> {
     options.signal?.throwIfAborted();
     const { text, id } = await readWithId(this.#file);
-    this.#reset(bodyOf(text), id);
+    this.#reset(linesOf(text), id);
   }
 
   get(key: string): string | undefined {
-    const dirty = this.#dirty.get(key);
+    // Hashing the key for an empty table is most of a warm lookup's cost.
+    const dirty = this.#dirty.size > 0 ? this.#dirty.get(key) : undefined;
     if (dirty !== undefined) return dirty;
     const at = this.#find(key);
     if (at === undefined) {
@@ -82,7 +86,7 @@ export class MemoFile implements ContentMemo {
     const id = await statId(this.#file);
     const out = id !== undefined && id === this.#loadedAs ? this.#rewrite() : await this.#merge();
     await this.#persist(`${HEADER}${out.body}end ${out.lines}\n`);
-    this.#reset(out.body, await statId(this.#file));
+    this.#reset({ text: out.body, begin: 0, end: out.body.length }, await statId(this.#file));
   }
 
   /**
@@ -129,7 +133,7 @@ export class MemoFile implements ContentMemo {
         line(u);
       }
     }
-    forEachLine(t, (at) => {
+    forEachLine(t, this.#begin, this.#end, (at) => {
       if (!done.has(at)) line(at);
     });
     for (const key of this.#dirty.keys()) writeNew(key);
@@ -139,7 +143,7 @@ export class MemoFile implements ContentMemo {
 
   /** Another process wrote the file since: merge per key, last writer wins. */
   async #merge(): Promise<{ body: string; lines: number }> {
-    const current = entriesOf(bodyOf((await readWithId(this.#file)).text));
+    const current = entriesOf(linesOf((await readWithId(this.#file)).text));
     const lines: string[] = [];
     const written = new Set<string>();
     const put = (key: string, value: string): void => {
@@ -156,10 +160,12 @@ export class MemoFile implements ContentMemo {
     return { body: lines.join(''), lines: lines.length };
   }
 
-  #reset(body: string, id: string | undefined): void {
-    this.#text = body;
+  #reset(lines: Lines, id: string | undefined): void {
+    this.#text = lines.text;
+    this.#begin = lines.begin;
+    this.#end = lines.end;
     this.#loadedAs = id;
-    this.#pos = 0;
+    this.#pos = lines.begin;
     this.#index = undefined;
     this.#scans = 0;
     this.#missed = undefined;
@@ -169,7 +175,8 @@ export class MemoFile implements ContentMemo {
   }
 
   #matches(at: number, key: string): boolean {
-    return this.#text.startsWith(key, at) && this.#text.charCodeAt(at + key.length) === TAB;
+    const tab = at + key.length;
+    return this.#text.charCodeAt(tab) === TAB && this.#text.slice(at, tab) === key;
   }
 
   #valueAt(at: number, key: string): string {
@@ -180,17 +187,17 @@ export class MemoFile implements ContentMemo {
   /** Offset of `key`'s line, or undefined. */
   #find(key: string): number | undefined {
     const t = this.#text;
-    if (this.#pos < t.length && this.#matches(this.#pos, key)) return this.#pos;
+    if (this.#pos < this.#end && this.#matches(this.#pos, key)) return this.#pos;
     // One line on: the old line of a file edited since is stepped over without a search.
     const next = t.indexOf('\n', this.#pos) + 1;
-    if (next > 0 && next < t.length && this.#matches(next, key)) return next;
+    if (next > 0 && next < this.#end && this.#matches(next, key)) return next;
     if (this.#index === undefined && this.#scans < SCANS) {
       this.#scans++;
-      if (this.#matches(0, key)) return 0;
-      const found = t.indexOf(`\n${key}\t`);
-      return found < 0 ? undefined : found + 1;
+      if (this.#begin < this.#end && this.#matches(this.#begin, key)) return this.#begin;
+      const found = t.indexOf(`\n${key}\t`, this.#begin);
+      return found < 0 || found + 1 >= this.#end ? undefined : found + 1;
     }
-    this.#index ??= indexOf(t);
+    this.#index ??= indexOf({ text: t, begin: this.#begin, end: this.#end });
     return this.#index.get(key);
   }
 }
@@ -222,58 +229,67 @@ async function statId(file: string): Promise<string | undefined> {
   }
 }
 
-/** The lines of a complete memo file; '' for a missing, torn or foreign one. */
-function bodyOf(raw: string | undefined): string {
-  if (raw === undefined) return '';
+/** Where a memo file's `key\tvalue\n` lines are: text[begin, end). */
+interface Lines {
+  text: string;
+  begin: number;
+  end: number;
+}
+
+const NONE: Lines = { text: '', begin: 0, end: 0 };
+
+/** The lines of a complete memo file; none for a missing, torn or foreign one. */
+function linesOf(raw: string | undefined): Lines {
+  if (raw === undefined) return NONE;
   if (raw.startsWith('{')) return fromJson(raw);
-  if (!raw.startsWith(HEADER)) return '';
+  if (!raw.startsWith(HEADER)) return NONE;
   const trailer = raw.lastIndexOf('end ', raw.length - 2);
-  if (trailer < HEADER.length || !raw.endsWith('\n') || raw.charCodeAt(trailer - 1) !== 10) return '';
+  if (trailer < HEADER.length || !raw.endsWith('\n') || raw.charCodeAt(trailer - 1) !== 10) return NONE;
   const count = Number(raw.slice(trailer + 4, -1));
-  const body = raw.slice(HEADER.length, trailer);
   let lines = 0;
-  for (let at = body.indexOf('\n'); at >= 0; at = body.indexOf('\n', at + 1)) lines++;
-  return lines === count ? body : '';
+  for (let at = raw.indexOf('\n', HEADER.length); at >= 0 && at < trailer; at = raw.indexOf('\n', at + 1)) lines++;
+  return lines === count ? { text: raw, begin: HEADER.length, end: trailer } : NONE;
 }
 
 /** The JSON object earlier versions wrote: read once, rewritten as lines on the next flush. */
-function fromJson(raw: string): string {
+function fromJson(raw: string): Lines {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    return '';
+    return NONE;
   }
-  if (typeof parsed !== 'object' || parsed === null) return '';
+  if (typeof parsed !== 'object' || parsed === null) return NONE;
   const lines: string[] = [];
   for (const [key, value] of Object.entries(parsed)) {
     if (typeof value === 'string' && !UNSAFE.test(key) && !value.includes('\n')) lines.push(`${key}\t${value}\n`);
   }
-  return lines.join('');
+  const text = lines.join('');
+  return { text, begin: 0, end: text.length };
 }
 
-function indexOf(text: string): Map<string, number> {
+function indexOf({ text, begin, end }: Lines): Map<string, number> {
   const index = new Map<string, number>();
-  forEachLine(text, (at, tab) => {
+  forEachLine(text, begin, end, (at, tab) => {
     const key = text.slice(at, tab);
     if (!index.has(key)) index.set(key, at);
   });
   return index;
 }
 
-function entriesOf(text: string): Map<string, string> {
+function entriesOf({ text, begin, end }: Lines): Map<string, string> {
   const out = new Map<string, string>();
-  forEachLine(text, (at, tab, end) => out.set(text.slice(at, tab), text.slice(tab + 1, end)));
+  forEachLine(text, begin, end, (at, tab, lineEnd) => out.set(text.slice(at, tab), text.slice(tab + 1, lineEnd)));
   return out;
 }
 
-/** Calls `fn` with each `key\tvalue\n` line's start, tab and end; lines without a tab are skipped. */
-function forEachLine(text: string, fn: (at: number, tab: number, end: number) => void): void {
-  for (let at = 0; at < text.length; ) {
-    let end = text.indexOf('\n', at);
-    if (end < 0) end = text.length;
+/** Calls `fn` with each `key\tvalue\n` line's start, tab and end in text[begin, end); lines without a tab are skipped. */
+function forEachLine(text: string, begin: number, end: number, fn: (at: number, tab: number, end: number) => void): void {
+  for (let at = begin; at < end; ) {
+    let lineEnd = text.indexOf('\n', at);
+    if (lineEnd < 0 || lineEnd > end) lineEnd = end;
     const tab = text.indexOf('\t', at);
-    if (tab >= 0 && tab < end) fn(at, tab, end);
-    at = end + 1;
+    if (tab >= 0 && tab < lineEnd) fn(at, tab, lineEnd);
+    at = lineEnd + 1;
   }
 }
