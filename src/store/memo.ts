@@ -49,7 +49,10 @@ export class MemoFile implements ContentMemo {
   async load(options: Signal = {}): Promise<void> {
     options.signal?.throwIfAborted();
     const { text, id } = await readWithId(this.#file);
+    // Entries set but not yet flushed (another build in this process) stay to be written.
+    const unflushed = [...this.#dirty];
     this.#reset(linesOf(text), id);
+    for (const [key, digest] of unflushed) this.set(key, digest);
   }
 
   get(key: string): string | undefined {

@@ -114,6 +114,16 @@ describe('MemoFile', () => {
     expect((await loaded(file)).get('a')).toBeUndefined();
   });
 
+  it('keeps entries set before a second load until they are flushed', async () => {
+    const file = await written(2);
+    const memo = await loaded(file);
+    memo.set(key(7), digest(7));
+    await memo.load();
+    expect(memo.get(key(7))).toBe(digest(7));
+    await memo.flush();
+    expect([(await loaded(file)).get(key(7)), (await loaded(file)).get(key(1))]).toEqual([digest(7), digest(1)]);
+  });
+
   it('does not remember what a line cannot hold', async () => {
     const file = fileOf();
     const memo = memoAt(file);
