@@ -120,7 +120,8 @@ const NOT_BYTE_ORDER = /[\ud800-\uffff]/;
 /** Lists a directory with the native addon; undefined when it is not built or the names need JS's own order. */
 export function listDirNative(path: string): Listing | undefined {
   const fsx = loadFsx();
-  if (fsx?.lstatDir === undefined) return undefined;
+  // The addon takes paths up to 4 KiB; Node reports what is longer (ENAMETOOLONG) its own way.
+  if (fsx?.lstatDir === undefined || path.length > 1000 && Buffer.byteLength(path) >= 4095) return undefined;
   const [joined, v] = fsx.lstatDir(path);
   if (joined === '') return { names: [], stats: [] };
   if (NOT_BYTE_ORDER.test(joined)) return undefined;

@@ -111,6 +111,12 @@ describe('FileStat', () => {
     }
   });
 
+  it('leaves paths longer than the addon takes to Node', () => {
+    const long = `${dir}/${'x/'.repeat(2100)}`;
+    expect(listDirNative(long)).toBeUndefined();
+    expect(() => listDir(long)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+  });
+
   it('keeps timestamps to the nanosecond', async () => {
     const file = join(dir, 'ns');
     await writeFile(file, 'x');
