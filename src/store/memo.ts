@@ -31,6 +31,8 @@ export class MemoFile implements ContentMemo {
   /** key -> offset of its line, built once lookups stop following the file's order. */
   #index: Map<string, number> | undefined;
   #scans = 0;
+  /** Loaded from an earlier version's JSON: flush rewrites it even with nothing new. */
+  #convert = false;
   /** The last key a lookup missed: `set` follows a miss, and need not look again. */
   #missed: string | undefined;
   readonly #dirty = new Map<string, string>();
@@ -51,7 +53,10 @@ export class MemoFile implements ContentMemo {
     const { text, id } = await readWithId(this.#file);
     // Entries set but not yet flushed (another build in this process) stay to be written.
     const unflushed = [...this.#dirty];
-    this.#reset(linesOf(text), id);
+    const lines = linesOf(text);
+    this.#reset(lines, id);
+    // A JSON memo of an earlier version is written as lines on the next flush, change or not.
+    this.#convert = lines.json === true && lines.end > 0;
     for (const [key, digest] of unflushed) this.set(key, digest);
   }
 
@@ -84,7 +89,7 @@ export class MemoFile implements ContentMemo {
   }
 
   async flush(options: Signal = {}): Promise<void> {
-    if (this.#dirty.size === 0) return;
+    if (this.#dirty.size === 0 && !this.#convert) return;
     options.signal?.throwIfAborted();
     const id = await statId(this.#file);
     const out = id !== undefined && id === this.#loadedAs ? this.#rewrite() : await this.#merge();
@@ -175,6 +180,7 @@ export class MemoFile implements ContentMemo {
     this.#dirty.clear();
     this.#used = [];
     this.#replaced = new Set();
+    this.#convert = false;
   }
 
   #matches(at: number, key: string): boolean {
@@ -237,6 +243,8 @@ interface Lines {
   text: string;
   begin: number;
   end: number;
+  /** Converted from the JSON object of an earlier version. */
+  json?: boolean;
 }
 
 const NONE: Lines = { text: '', begin: 0, end: 0 };
@@ -268,7 +276,7 @@ function fromJson(raw: string): Lines {
     if (typeof value === 'string' && !UNSAFE.test(key) && !value.includes('\n')) lines.push(`${key}\t${value}\n`);
   }
   const text = lines.join('');
-  return { text, begin: 0, end: text.length };
+  return { text, begin: 0, end: text.length, json: true };
 }
 
 function indexOf({ text, begin, end }: Lines): Map<string, number> {

@@ -110,6 +110,13 @@ describe('MemoFile', () => {
     memo.set(key(2), digest(2));
     await memo.flush();
     expect(await readFile(file, 'utf8')).toBe(`tsbuild-memo 1\n${key(1)}\t${digest(1)}\n${key(0)}\t${digest(0)}\n${key(2)}\t${digest(2)}\nend 3\n`);
+    // Converted on the next flush even when nothing is new (a warm build's memo would stay JSON).
+    const warm = fileOf();
+    await writeFile(warm, JSON.stringify({ [key(0)]: digest(0) }));
+    const again = await loaded(warm);
+    expect(again.get(key(0))).toBe(digest(0));
+    await again.flush();
+    expect(await readFile(warm, 'utf8')).toBe(`tsbuild-memo 1\n${key(0)}\t${digest(0)}\nend 1\n`);
     await writeFile(file, '{"a": "sha');
     expect((await loaded(file)).get('a')).toBeUndefined();
   });
