@@ -4,14 +4,15 @@
  * the trees, `--parents` wraps an item in the chain of its parent dirs, and `hashItems` digests
  * exactly what will be copied (path, type, mode, ids, content, link target; never mtime).
  */
-import type { BigIntStats, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { Hash } from 'node:crypto';
 import { createIgnoreMatcher } from '../parser/index.js';
 import { cooperative } from '../util/cooperate.js';
-import { statIdentity, type BuildContext, type ContextEntry } from './context.js';
+import type { BuildContext, ContextEntry } from './context.js';
 import type { CopyItem } from './copy.js';
+import type { FileStat } from './filestat.js';
 import type { RootfsView, ViewEntry } from './rootfs.js';
 
 /** An item plus how to digest its file content (memoised for context files). */
@@ -32,7 +33,7 @@ export function excluder(patterns: string[]): Excluder | undefined {
   return (rel) => m.ignores(rel);
 }
 
-function kindOf(s: Stats | BigIntStats): CopyItem['kind'] {
+function kindOf(s: Stats | FileStat): CopyItem['kind'] {
   if (s.isDirectory()) return 'dir';
   if (s.isFile()) return 'file';
   if (s.isSymbolicLink()) return 'symlink';
@@ -42,13 +43,13 @@ function kindOf(s: Stats | BigIntStats): CopyItem['kind'] {
   return 'socket';
 }
 
-function baseItem(name: string, hostPath: string, s: Stats | BigIntStats, ids: { uid: number; gid: number } | undefined): SourceItem {
+function baseItem(name: string, hostPath: string, s: Stats | FileStat, ids: { uid: number; gid: number } | undefined): SourceItem {
   const kind = kindOf(s);
   const item: SourceItem = {
-    name, hostPath, kind, mode: Number(s.mode), uid: ids?.uid ?? Number(s.uid), gid: ids?.gid ?? Number(s.gid), mtimeMs: Number(s.mtimeMs),
+    name, hostPath, kind, mode: s.mode, uid: ids?.uid ?? s.uid, gid: ids?.gid ?? s.gid, mtimeMs: s.mtimeMs,
   };
-  if (kind === 'char' || kind === 'block') item.rdev = Number(s.rdev);
-  if (kind !== 'dir' && Number(s.nlink) > 1) item.linkKey = `${s.dev}:${s.ino}`;
+  if (kind === 'char' || kind === 'block') item.rdev = s.rdev;
+  if (kind !== 'dir' && s.nlink > 1) item.linkKey = `${s.dev}:${s.ino}`;
   return item;
 }
 
@@ -57,17 +58,18 @@ const ROOT_IDS = { uid: 0, gid: 0 };
 const tick = cooperative();
 
 export function contextItem(context: BuildContext, entry: ContextEntry, exclude: Excluder | undefined, rel: string, signal?: AbortSignal): SourceItem {
-  const item = baseItem(entry.rel.split('/').pop() ?? '', entry.hostPath, entry.stat, ROOT_IDS);
+  const item = baseItem(entry.rel.slice(entry.rel.lastIndexOf('/') + 1), entry.hostPath, entry.stat, ROOT_IDS);
   if (item.kind === 'file') {
     item.digest = () => context.fileDigest(entry, signal);
     item.digestSync = () => context.fileDigestSync(entry);
-    item.identity = statIdentity(entry.stat);
+    item.identity = entry.stat.identity;
   }
   if (item.kind === 'dir') {
     const childrenSync = (): SourceItem[] => {
       const out: SourceItem[] = [];
       for (const child of context.childrenSync(entry)) {
-        const childRel = rel === '' ? posix.basename(child.rel) : `${rel}/${posix.basename(child.rel)}`;
+        const name = child.rel.slice(child.rel.lastIndexOf('/') + 1);
+        const childRel = rel === '' ? name : `${rel}/${name}`;
         if (exclude?.(childRel) !== true) out.push(contextItem(context, child, exclude, childRel, signal));
       }
       return out;
@@ -129,11 +131,19 @@ export function withParents(item: SourceItem, components: string[], dirAt: (dept
 
 /** A COPY's per-file inputs are kept for --explain-cache up to this many files (one past it: too many). */
 export const EXPLAIN_FILES = 2000;
+/** Characters of hash input gathered before each update. */
+const HASH_BATCH = 64 * 1024;
 
 /** Feeds the selected tree into `hash`: one line per node, files by content digest. */
 export async function hashItems(hash: Hash, items: SourceItem[], signal?: AbortSignal, files?: Map<string, string>): Promise<void> {
+  // Lines are fed in batches: one update per line was 30,000 native calls for a large context.
+  let pending = '';
   const line = (item: SourceItem, path: string, data: string): void => {
-    hash.update(`${path}\0${item.kind}\0${item.mode}\0${item.uid}:${item.gid}\0${data}\n`);
+    pending += `${path}\0${item.kind}\0${item.mode}\0${item.uid}:${item.gid}\0${data}\n`;
+    if (pending.length > HASH_BATCH) {
+      hash.update(pending);
+      pending = '';
+    }
     // Recorded (outside the key) so --explain-cache can name the file that changed.
     if (files !== undefined && files.size <= EXPLAIN_FILES) files.set(path.replace(/^\d+:/, ''), `${item.kind}:${item.mode}:${item.uid}:${item.gid}:${data}`);
   };
@@ -155,4 +165,5 @@ export async function hashItems(hash: Hash, items: SourceItem[], signal?: AbortS
     } else if (item.children !== undefined) for await (const child of item.children()) await visit(child, `${path}/${child.name}`);
   };
   for (const [i, item] of items.entries()) await visit(item, `${i}:${item.name}`);
+  hash.update(pending);
 }

@@ -2,14 +2,16 @@
  * The build context: a host directory seen through .dockerignore. Resolves COPY/ADD sources
  * (wildcards, top-level symlinks followed *inside* the context), walks them, and computes the
  * content digest that goes into cache keys. File digests are memoised by (dev, ino, size, mtime,
- * ctime) so a warm build over a large context reads metadata only.
+ * ctime) so a warm build over a large context reads metadata only (filestat.ts: one native call
+ * per directory, no BigInt).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { cooperative } from '../util/cooperate.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
+import { listDir, lstatFile, type FileStat } from './filestat.js';
 import { hasWildcard, matchComponent } from './match.js';
 
 export interface IgnoreLike {
@@ -26,12 +28,12 @@ export interface StatMemo {
 export interface ContextEntry {
   rel: string;
   hostPath: string;
-  stat: BigIntStats;
+  stat: FileStat;
 }
 
 const MAX_LINKS = 40;
 /** Files up to this size are hashed from one synchronous read: a stream per small file costs more than the read. */
-const SMALL_FILE = 256n * 1024n;
+const SMALL_FILE = 256 * 1024;
 
 export class BuildContext {
   readonly dir: string;
@@ -104,12 +106,16 @@ export class BuildContext {
   /** `children` as one array: synchronous metadata calls (util/cooperate.ts), no promise per entry. */
   childrenSync(dir: ContextEntry): ContextEntry[] {
     const out: ContextEntry[] = [];
-    for (const name of readdirSync(dir.hostPath).sort()) {
-      const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-      const hostPath = join(dir.hostPath, name);
-      const stat = lstatSync(hostPath, { bigint: true });
-      if (this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore?.mayMatchInside?.(rel) ?? false))) continue;
-      out.push({ rel, hostPath, stat });
+    const { names, stats } = listDir(dir.hostPath);
+    // join() per entry costs more than the stat: the parent is already normalised.
+    const prefix = dir.hostPath.endsWith('/') ? dir.hostPath : `${dir.hostPath}/`;
+    const relPrefix = dir.rel === '' ? '' : `${dir.rel}/`;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      const stat = stats[i] as FileStat;
+      const rel = relPrefix + name;
+      if (this.#ignore !== undefined && this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore.mayMatchInside?.(rel) ?? false))) continue;
+      out.push({ rel, hostPath: prefix + name, stat });
     }
     return out;
   }
@@ -133,14 +139,14 @@ export class BuildContext {
 
   /** The digest when it needs no streaming: a memo hit or a small file read at once; else undefined. */
   fileDigestSync(entry: ContextEntry): string | undefined {
-    const known = this.#memo?.get(statIdentity(entry.stat));
+    const known = this.#memo?.get(entry.stat.identity);
     if (known !== undefined || entry.stat.size > SMALL_FILE) return known;
     return this.#remember(entry, createHash('sha256').update(readFileSync(entry.hostPath)));
   }
 
   #remember(entry: ContextEntry, hash: Hash): string {
     const digest = `sha256:${hash.digest('hex')}`;
-    this.#memo?.set(statIdentity(entry.stat), digest);
+    this.#memo?.set(entry.stat.identity, digest);
     return digest;
   }
 
@@ -149,7 +155,7 @@ export class BuildContext {
     const pending = [...parts];
     const resolved: string[] = [];
     let links = 0;
-    let stat: BigIntStats | undefined = await lstat(this.dir, { bigint: true });
+    let stat = await lstatFile(this.dir);
     while (pending.length > 0) {
       const name = pending.shift() as string;
       if (name === '..') {
@@ -158,7 +164,7 @@ export class BuildContext {
       }
       const hostPath = join(this.dir, ...resolved, name);
       try {
-        stat = await lstat(hostPath, { bigint: true });
+        stat = await lstatFile(hostPath);
       } catch (err) {
         if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
         throw err;
@@ -176,11 +182,6 @@ export class BuildContext {
     if (this.isIgnored(rel)) return undefined;
     return { rel, hostPath: join(this.dir, ...resolved), stat };
   }
-}
-
-/** dev:ino:size:mtime:ctime: unchanged means the same inode with the same content and metadata. */
-export function statIdentity(s: BigIntStats): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
 /** Cleans a COPY source; refuses anything that climbs out of the context (`COPY ../x`). */

@@ -12,7 +12,7 @@ import { setXattr } from '../util/xattr.js';
 import { cooperative } from '../util/cooperate.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { COPY_FLAGS, FileCopier } from './copy-pool.js';
-import type { CopyReuse } from './copy-reuse.js';
+import type { CopyReuse, StagedFiles } from './copy-reuse.js';
 import type { RootfsView } from './rootfs.js';
 
 export interface CopyItem {
@@ -51,7 +51,7 @@ export interface CopyPlan {
   /** The previous snapshot of this step: unchanged files are hard-linked from it. */
   reuse?: CopyReuse;
   /** Filled with staged path -> source identity, the record the next build reuses. */
-  staged?: Map<string, string>;
+  staged?: StagedFiles;
   signal?: AbortSignal;
 }
 
@@ -160,14 +160,20 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
   const host = join(run.staging, target);
   // A path queued for a worker must be on disk before anything else happens to it.
   if (run.files.pending.has(host)) await run.files.drain();
-  run.staged?.delete(target);
-  if (item.kind === 'file' && item.identity !== undefined && item.linkKey === undefined) {
-    const reused = run.reuse?.files.get(target) === item.identity && linkFrom(run.reuse.dir, target, host);
-    run.staged?.set(target, item.identity);
-    if (reused) return;
+  const identity = item.kind === 'file' && item.linkKey === undefined ? item.identity : undefined;
+  if (identity !== undefined && run.reuse !== undefined) {
+    const at = run.reuse.find(target, identity);
+    if (at !== undefined && linkFrom(run, run.reuse.dir, target, host)) {
+      run.staged?.add(target, identity, at);
+      return;
+    }
   }
   // A later source may replace an earlier one at the same path (file, link or whole dir).
-  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) rmSync(host, { recursive: true, force: true });
+  if (lstatSync(host, { throwIfNoEntry: false }) !== undefined) {
+    run.staged?.forget(target);
+    rmSync(host, { recursive: true, force: true });
+  }
+  if (identity !== undefined) run.staged?.add(target, identity);
   if (item.linkKey !== undefined) {
     const first = run.links.get(item.linkKey);
     if (first !== undefined) {
@@ -213,7 +219,7 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
  * Hard-links the previous snapshot's file (a regular file there: the record and the snapshot
  * come from the same staging). Any failure (pruned meanwhile, EMLINK) means copy instead.
  */
-function linkFrom(dir: string, target: string, host: string): boolean {
+function linkFrom(run: Run, dir: string, target: string, host: string): boolean {
   const from = join(dir, target);
   try {
     linkSync(from, host);
@@ -222,6 +228,7 @@ function linkFrom(dir: string, target: string, host: string): boolean {
     if (errnoCode(err) !== 'EEXIST') return false;
   }
   // A later source replacing an earlier one at the same path.
+  run.staged?.forget(target);
   rmSync(host, { recursive: true, force: true });
   try {
     linkSync(from, host);

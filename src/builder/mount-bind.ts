@@ -13,6 +13,7 @@ import type { SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
 import { contextItem, hashItems } from './add-sources.js';
 import type { BuildContext, ContextEntry } from './context.js';
+import { lstatFile } from './filestat.js';
 import { RootfsView } from './rootfs.js';
 import { lowerDirsOf, type StepEnv } from './steps.js';
 
@@ -39,7 +40,7 @@ export async function resolveBind(m: { source?: string; from?: string }, env: St
   const [found] = await env.context.resolveSource(m.source ?? '.');
   if (found === undefined) throw new TsbuildError('CONTEXT', `bind mount source ${m.source ?? '.'} not found in the build context`);
   // The stat of what the path resolved to: after a symlink to `..` the context gives the link's own.
-  const entry = { ...found, stat: await lstat(found.hostPath, { bigint: true }) };
+  const entry = { ...found, stat: await lstatFile(found.hostPath) };
   const hash = createHash('sha256');
   const files = new Map<string, string>();
   await hashItems(hash, [contextItem(env.context, entry, undefined, '', env.signal)], env.signal, files);

@@ -5,7 +5,7 @@
  * digest of exactly the selected sources (a URL: its --checksum, else its content digest).
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Digest } from '../image/index.js';
 import type { AddInstruction, CopyInstruction } from '../parser/types.js';
@@ -14,8 +14,9 @@ import { detectArchive, unpackArchive, type ArchiveFormat } from './add-archive.
 import { contextItem, excluder, EXPLAIN_FILES, hashItems, hostDirItem, viewItem, withParents, type Excluder, type SourceItem } from './add-sources.js';
 import { downloadToBlob, isGitSource, isUrl, parseChecksum, urlFileName } from './add-url.js';
 import { normaliseSource, type BuildContext } from './context.js';
-import { loadReuse, lineageOf, saveReuse } from './copy-reuse.js';
+import { loadReuse, lineageOf, saveReuse, StagedFiles } from './copy-reuse.js';
 import { stageCopy, type ChmodSpec, type CopyItem } from './copy.js';
+import { lstatFile } from './filestat.js';
 import type { Expander } from './expand.js';
 import { hasWildcard, matchComponent } from './match.js';
 import { RootfsView } from './rootfs.js';
@@ -140,7 +141,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
       const epochMs = env.sourceDateEpoch !== undefined ? env.sourceDateEpoch * 1000 : undefined;
       // --no-cache means a genuine rebuild: nothing taken from an earlier snapshot either.
       const reuse = env.noCache === true ? undefined : await loadReuse(env.store, lineage);
-      const staged = new Map<string, string>();
+      const staged = new StagedFiles(reuse);
       await stageCopy(all, {
         staging,
         view,
@@ -204,7 +205,7 @@ async function contextSources(context: BuildContext, s: string, exclude: Exclude
     out.push(withParents(item, components, async (depth) => {
       const rel = all.slice(0, skip + depth + 1).join('/');
       const hostPath = join(context.dir, rel);
-      return contextItem(context, { rel, hostPath, stat: await lstat(hostPath, { bigint: true }) }, undefined, '', signal);
+      return contextItem(context, { rel, hostPath, stat: await lstatFile(hostPath) }, undefined, '', signal);
     }));
   }
   return out;

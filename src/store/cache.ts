@@ -2,7 +2,7 @@
  * Build cache entries (`cache/entries/<key>.json`), the context stat memo (`cache/memo/<context
  * hash>.json`, one per context root; `cache/memo.json` unscoped)
  * and the compression cache (`cache/compressed/<diffID hex>.<format>.json`). Values are small
- * JSON files written atomically; the builder defines what `data` means.
+ * JSON files written atomically (the memo: a line file, memo.ts); the builder defines what `data` means.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { tmpName, writeAtomic } from '../util/fs.js';
+import { MemoFile } from './memo.js';
 import { rethrowNoSpace } from './nospace.js';
 import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, ContentMemo } from './types.js';
 
@@ -85,32 +86,11 @@ export async function trimOldest(dir: string, keep: number): Promise<void> {
 /** How many per-context memo files and COPY reuse records a store keeps. */
 export const HINT_FILES_KEPT = 64;
 
-type Table = Record<string, string | undefined>;
-
 function createMemo(file: string, tmpDir: string, scoped: boolean): ContentMemo {
-  // The parsed object is the lookup table: building a Map of 30,000 entries costs as much again.
-  let loaded: Table = {};
-  const dirty = new Map<string, string>();
-  return {
-    get: (key) => dirty.get(key) ?? (Object.hasOwn(loaded, key) ? loaded[key] : undefined),
-    set(key, digest) {
-      if (loaded[key] !== digest) dirty.set(key, digest);
-    },
-    async load() {
-      loaded = (await readJsonFile<Table>(file)) ?? {};
-    },
-    async flush(options = {}) {
-      if (dirty.size === 0) return;
-      options.signal?.throwIfAborted();
-      // Merge with what another process may have flushed meanwhile; last writer wins per key.
-      const merged = (await readJsonFile<Table>(file)) ?? {};
-      for (const [k, v] of dirty) merged[k] = v;
-      await writeCacheFile(file, JSON.stringify(merged), tmpDir).catch(rethrowNoSpace(dirname(dirname(file)), 'writing the context memo'));
-      if (scoped) await trimOldest(dirname(file), HINT_FILES_KEPT);
-      loaded = merged;
-      dirty.clear();
-    },
-  };
+  return new MemoFile(file, async (text) => {
+    await writeCacheFile(file, text, tmpDir).catch(rethrowNoSpace(dirname(dirname(file)), 'writing the context memo'));
+    if (scoped) await trimOldest(dirname(file), HINT_FILES_KEPT);
+  });
 }
 
 export function createCacheIndex(root: string, tmpDir: string): CacheIndex {

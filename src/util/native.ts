@@ -18,11 +18,16 @@ export function nativeDirs(): string[] {
   ];
 }
 
-/** The fsx addon (flock, mknod), or undefined when it was not built: callers fall back to spawning flock(1)/mknod(1). */
+/** The fsx addon (flock, mknod, lstatDir), or undefined when it was not built: callers fall back to spawning flock(1)/mknod(1) or to Node's fs. */
 export interface Fsx {
   /** Non-blocking: true when taken, false when another open file description holds it. */
   flock(fd: number, exclusive: boolean): boolean;
   mknod(path: string, mode: number, major: number, minor: number): void;
+  /**
+   * A directory's entries in byte order joined by '/', and their lstat as 16 numbers each (layout in
+   * native/addon/fsx.c). Optional: an addon built before it existed lacks it.
+   */
+  lstatDir?(path: string): [string, Float64Array];
 }
 
 let fsx: Fsx | null | undefined;

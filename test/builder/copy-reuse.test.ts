@@ -5,9 +5,10 @@
  * The copy goes to `/` so that no dir in the layer is created by the step itself (a created
  * destination gets the build's time, as in BuildKit, and two builds may straddle a second).
  */
-import { appendFile, chmod, lstat, mkdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, readdir, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CopyReuse, StagedFiles } from '../../src/builder/copy-reuse.js';
 import { imageOf, runBuild, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
@@ -141,5 +142,75 @@ describe('COPY directory times', () => {
     const snap = fx.store.snapshots.path(config.rootfs.diff_ids.at(-1) as (typeof config.rootfs.diff_ids)[number]);
     expect((await lstat(join(snap, 't/sub'))).mtime).toEqual(then);
     expect((await lstat(join(snap, 't/sub/deeper'))).mtime).toEqual(then);
+  });
+});
+
+describe('the reuse record', () => {
+  const recordFiles = async (): Promise<string[]> => {
+    const dir = join(fx.store.root, 'cache', 'copy');
+    return (await readdir(dir)).map((name) => join(dir, name));
+  };
+
+  it('is a counted line file in staging order; torn it is ignored, the JSON of earlier versions is read', async () => {
+    const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nCOPY . /r/\n', 'a.txt': 'A\n', 'b/c.txt': 'C\n' });
+    const first = await runBuild(fx.store, { contextDir: dir });
+    const { config } = await imageOf(fx.store, first.result.manifestDigest);
+    const diffId = config.rootfs.diff_ids.at(-1) as string;
+    const snap = fx.store.snapshots.path(diffId as (typeof config.rootfs.diff_ids)[number]);
+    let record = '';
+    let file = '';
+    for (const f of await recordFiles()) {
+      const text = await readFile(f, 'utf8');
+      if (text.startsWith(`tsbuild-copy 1 ${diffId}\n`)) [record, file] = [text, f];
+    }
+    const lines = record.split('\n');
+    expect(lines.slice(1, -2).map((l) => l.split('\t')[0])).toEqual(['/r/Dockerfile', '/r/a.txt', '/r/b/c.txt']);
+    expect(lines.at(-2)).toBe('end 3');
+    // Torn: nothing is reused, the layer is still the cold one.
+    await writeFile(file, record.slice(0, -3));
+    await appendFile(join(dir, 'a.txt'), 'more\n');
+    const torn = await runBuild(fx.store, { contextDir: dir });
+    const tornSnap = fx.store.snapshots.path((await imageOf(fx.store, torn.result.manifestDigest)).config.rootfs.diff_ids.at(-1) as (typeof config.rootfs.diff_ids)[number]);
+    expect(await ino(join(tornSnap, 'r/b/c.txt'))).not.toBe(await ino(join(snap, 'r/b/c.txt')));
+    // The JSON an earlier version wrote (same lineage, same file) for the torn build's snapshot: its files are reused.
+    const tornText = await readFile(file, 'utf8');
+    expect([tornText.startsWith('tsbuild-copy 1 sha256:'), tornText === record]).toEqual([true, false]);
+    const files = Object.fromEntries(tornText.split('\n').slice(1, -2).map((l) => l.split('\t') as [string, string]));
+    await writeFile(file, JSON.stringify({ diffId: tornText.split('\n')[0]?.slice('tsbuild-copy 1 '.length), files }));
+    await appendFile(join(dir, 'a.txt'), 'again\n');
+    const again = await runBuild(fx.store, { contextDir: dir });
+    const againSnap = fx.store.snapshots.path((await imageOf(fx.store, again.result.manifestDigest)).config.rootfs.diff_ids.at(-1) as (typeof config.rootfs.diff_ids)[number]);
+    expect(await ino(join(againSnap, 'r/b/c.txt'))).toBe(await ino(join(tornSnap, 'r/b/c.txt')));
+  });
+
+  it('CopyReuse.find answers for the exact target and identity, in or out of order', () => {
+    const text = ['/a\t1:1', '/b\t2:2', '/c\t3:3', '/d\t4:4'].map((l) => `${l}\n`).join('');
+    const reuse = new CopyReuse('/snap', text);
+    expect(reuse.find('/a', '1:1')).toBe(0);
+    expect(reuse.find('/b', '2:9')).toBeUndefined();
+    expect(reuse.find('/c', '3:3')).toBe(text.indexOf('/c'));
+    expect(reuse.find('/a', '1:1')).toBe(0);
+    expect(reuse.find('/d', '4:4')).toBe(text.indexOf('/d'));
+    expect(reuse.find('/d', '4:')).toBeUndefined();
+    expect(reuse.find('/', '1:1')).toBeUndefined();
+    expect(reuse.find('/a\t1:1\n/b', '2:2')).toBeUndefined();
+    for (let i = 0; i < 12; i++) expect(reuse.find(`/x${i}`, '1:1')).toBeUndefined();
+    expect([reuse.find('/b', '2:2'), reuse.find('/a', '1:2')]).toEqual([text.indexOf('/b'), undefined]);
+  });
+
+  it('StagedFiles writes linked lines as runs of the old record, and a replaced target once', () => {
+    const text = '/a\t1\n/b\t2\n/c\t3\n';
+    const reuse = new CopyReuse('/snap', text);
+    const staged = new StagedFiles(reuse);
+    staged.add('/a', '1', reuse.find('/a', '1'));
+    staged.add('/b', '2', reuse.find('/b', '2'));
+    staged.add('/n', '9');
+    staged.add('/c', '3', reuse.find('/c', '3'));
+    staged.add('/bad\tname', '5');
+    expect(staged.lines()).toEqual({ body: '/a\t1\n/b\t2\n/n\t9\n/c\t3\n', count: 4 });
+    staged.forget('/b');
+    staged.forget('/n');
+    staged.add('/n', '10');
+    expect(staged.lines()).toEqual({ body: '/a\t1\n/c\t3\n/n\t10\n', count: 3 });
   });
 });
