@@ -53,7 +53,7 @@ async function create(args: ParsedArgs, io: CliIO): Promise<number> {
   let done = false;
   try {
     const hashed = async function* (): AsyncGenerator<Buffer> {
-      for await (const chunk of tar as AsyncIterable<Buffer>) {
+      for await (const chunk of tar) {
         hash.update(chunk);
         size += chunk.length;
         yield chunk;
