@@ -100,9 +100,11 @@ static bool looks_incompressible(const uint8_t *b, size_t n) {
 /* High byte entropy can still repeat at short range (one random file twice): a level-1 trial on
  * 40 KiB from the middle says whether deflate would shrink the block. */
 static bool shrinks(const uint8_t *b, size_t n, uint8_t *scratch, size_t scratch_n) {
+  struct libdeflate_compressor *fast = compressor(1);
+  if (fast == NULL) return true; /* out of memory: deflate the block as asked */
   size_t len = n < TRIAL ? n : TRIAL;
   const uint8_t *at = b + ((n - len) >> 1);
-  size_t out = ld.deflate_compress(compressor(1), at, len, scratch, scratch_n);
+  size_t out = ld.deflate_compress(fast, at, len, scratch, scratch_n);
   return out != 0 && out < len - len / 10;
 }
 
