@@ -126,6 +126,21 @@ static void put32(uint8_t *p, uint32_t v) {
   p[0] = v & 0xff, p[1] = (v >> 8) & 0xff, p[2] = (v >> 16) & 0xff, p[3] = v >> 24;
 }
 
+/* Each pool thread compresses into its own scratch buffer (worst-case size, kept), then copies the
+ * member out at its exact size: no ~1 MiB allocation and page faults per block, and the buffers
+ * JavaScript holds are no larger than their data. */
+static __thread uint8_t *tl_scratch;
+static __thread size_t tl_scratch_n;
+
+static uint8_t *scratch(size_t n) {
+  if (tl_scratch_n < n) {
+    free(tl_scratch);
+    tl_scratch = malloc(n);
+    tl_scratch_n = tl_scratch == NULL ? 0 : n;
+  }
+  return tl_scratch;
+}
+
 static void member_execute(napi_env env, void *data) {
   (void)env;
   job_t *j = data;
@@ -136,15 +151,16 @@ static void member_execute(napi_env env, void *data) {
   }
   size_t bound = ld.deflate_compress_bound(stored, j->in_n), b = ld.deflate_compress_bound(c, j->in_n);
   if (b > bound) bound = b;
-  j->out = malloc(HEADER + bound + TRAILER);
-  if (j->out == NULL) {
+  uint8_t *deflated = scratch(bound);
+  if (deflated == NULL) {
     j->failed = true;
     return;
   }
-  uint8_t *deflated = j->out + HEADER;
   if (j->level > 0 && looks_incompressible(j->in, j->in_n) && !shrinks(j->in, j->in_n, deflated, bound)) c = stored;
   size_t n = ld.deflate_compress(c, j->in, j->in_n, deflated, bound);
-  if (n == 0) {
+  j->out_n = HEADER + n + TRAILER;
+  j->out = n == 0 ? NULL : malloc(j->out_n);
+  if (j->out == NULL) {
     j->failed = true;
     return;
   }
@@ -152,12 +168,10 @@ static void member_execute(napi_env env, void *data) {
    * length 4 holding the member's total size, so a reader finds member boundaries without inflating. */
   static const uint8_t head[16] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, 8, 0, 'T', 'B', 4, 0};
   memcpy(j->out, head, sizeof head);
-  j->out_n = HEADER + n + TRAILER;
   put32(j->out + 16, (uint32_t)j->out_n);
+  memcpy(j->out + HEADER, deflated, n);
   put32(j->out + HEADER + n, ld.crc32(0, j->in, j->in_n));
   put32(j->out + HEADER + n + 4, (uint32_t)j->in_n);
-  uint8_t *shrunk = realloc(j->out, j->out_n); /* the bound is ~the input size; most members are far smaller */
-  if (shrunk != NULL) j->out = shrunk;
 }
 
 /* ---- inflate ---- */
