@@ -2,8 +2,7 @@
 // - native/*.c → static executables. The sandbox launcher: Node cannot unshare or pivot_root
 //   itself (it is multi-threaded), so a tiny C helper does those syscalls.
 // - native/addon/*.c → N-API addons (<name>.node): flock(2) and mknod(2), which Node lacks and which
-//   otherwise cost a process spawn per call; libdeflate gzip/inflate (dlopen()ed, so no headers or
-//   link-time dependency). N-API is ABI-stable, so only Node's headers are needed.
+//   otherwise cost a process spawn per call. N-API is ABI-stable, so only Node's headers are needed.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
