@@ -26,5 +26,5 @@ if (cFiles(addonDir).length > 0 && nodeInclude === undefined) {
 }
 for (const file of cFiles(addonDir)) {
   const out = join(outDir, `${basename(file, '.c')}.node`);
-  execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', `-I${nodeInclude}`, '-o', out, join(addonDir, file)], { stdio: 'inherit' });
+  execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', `-I${nodeInclude}`, '-o', out, join(addonDir, file), '-lm'], { stdio: 'inherit' });
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real services and tools the test suite drives (registry, skopeo, umoci, TLS tools,
-# buildah + runc for the differential tests, bzip2/xz for ADD archive decompression).
+# buildah + runc for the differential tests, bzip2/xz for ADD archive decompression, libdeflate).
 # Idempotent: only missing commands are installed, and `apt-get update` runs only when needed.
 set -euo pipefail
 
@@ -20,10 +20,22 @@ declare -A PKG=(
   [xz]=xz-utils
 )
 
+# shared library -> Debian package: dlopen()ed at run time (libdeflate: fast gzip), so no command
+# to look for, only the file.
+declare -A LIB=(
+  [libdeflate.so.0]=libdeflate0
+)
+has_lib() { ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$1 " || compgen -G "/usr/lib/*/$1" >/dev/null; }
+
 missing=()
 for cmd in "${!PKG[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
     missing+=("${PKG[$cmd]}")
+  fi
+done
+for lib in "${!LIB[@]}"; do
+  if ! has_lib "$lib"; then
+    missing+=("${LIB[$lib]}")
   fi
 done
 
@@ -59,6 +71,12 @@ fi
 for cmd in "${!PKG[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
     echo "install-test-deps: '$cmd' still missing after install (package ${PKG[$cmd]})" >&2
+    exit 1
+  fi
+done
+for lib in "${!LIB[@]}"; do
+  if ! has_lib "$lib"; then
+    echo "install-test-deps: '$lib' still missing after install (package ${LIB[$lib]})" >&2
     exit 1
   fi
 done

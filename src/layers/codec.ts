@@ -1,6 +1,7 @@
 /**
- * Compression codecs. gzip uses node:zlib (runs on the libuv thread pool, so several layers
- * compress in parallel across cores). Node 20 has no zstd, so zstd runs /usr/bin/zstd as a
+ * Compression codecs. gzip uses libdeflate when the host has it (libdeflate.ts: gzip members,
+ * inflated in parallel on pull), else node:zlib; both run on the libuv thread pool, so several
+ * layers compress in parallel across cores. Node 20 has no zstd, so zstd runs /usr/bin/zstd as a
  * filter process.
  */
 import { spawn } from 'node:child_process';
@@ -9,7 +10,9 @@ import { Duplex, PassThrough, pipeline as pipeStreams, Readable } from 'node:str
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { errnoCode, TsbuildError } from '../util/errors.js';
-import { parallelGzip } from './pgzip.js';
+import { gunzipMembers } from './gunzip.js';
+import { loadLibdeflate } from './libdeflate.js';
+import { memberGzip, parallelGzip } from './pgzip.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -46,14 +49,17 @@ export async function* spawnFilter(cmd: string, args: string[], input: AsyncIter
   }
 }
 
-/** A compressing transform stream; gzip is one member compressed on several cores (pgzip.ts). */
+/** gzip on several cores (pgzip.ts): libdeflate members when available, else one zlib member. */
+function gzip(input: AsyncIterable<Uint8Array>, level: number | undefined): AsyncIterable<Buffer> {
+  const ld = loadLibdeflate();
+  const options = level === undefined ? {} : { level };
+  return ld === undefined ? parallelGzip(input, options) : memberGzip(input, ld, options);
+}
+
+/** A compressing transform stream. */
 export function compressStream(format: 'gzip' | 'zstd', level?: number): NodeJS.ReadWriteStream {
   const input = new PassThrough();
-  const output = Readable.from(
-    format === 'gzip'
-      ? parallelGzip(input, level === undefined ? {} : { level })
-      : spawnFilter('zstd', ['-q', '-c', `-${level ?? 3}`, '-T2'], input),
-  );
+  const output = Readable.from(format === 'gzip' ? gzip(input, level) : spawnFilter('zstd', ['-q', '-c', `-${level ?? 3}`, '-T2'], input));
   return Duplex.from({ writable: input, readable: output });
 }
 
@@ -83,6 +89,11 @@ async function* coalesce(input: AsyncIterable<Uint8Array>, min: number): AsyncGe
 export function decompress(format: Compression, input: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncIterable<Buffer> {
   if (format === 'none') return input as AsyncIterable<Buffer>;
   if (format === 'zstd') return spawnFilter('zstd', ['-q', '-d', '-c'], input, signal);
+  const ld = loadLibdeflate();
+  return ld === undefined ? zlibGunzip(input) : gunzipMembers(input, ld, zlibGunzip, signal ? { signal } : {});
+}
+
+function zlibGunzip(input: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
   const inflate = createGunzip({ chunkSize: INFLATE_PIECE });
   return pipeStreams(Readable.from(coalesce(input, INFLATE_PIECE)), inflate, () => undefined) as AsyncIterable<Buffer>;
 }

@@ -1,14 +1,18 @@
 /**
- * pigz-style parallel gzip in a single gzip member. The input is cut into fixed-size blocks; each
- * is raw-deflated on the libuv thread pool (async `zlib.deflateRaw`), primed with the previous
- * block's last 32 KiB as the dictionary so the ratio stays close to serial gzip, and flushed with
- * Z_SYNC_FLUSH so it ends byte-aligned (the last block Z_FINISH). The deflate outputs concatenate
- * into one valid deflate stream; CRC32 and ISIZE are computed serially over the input (cheap).
+ * Parallel gzip, two ways:
+ * - `memberGzip` (libdeflate present): one gzip member per block, each whole member made on the
+ *   libuv pool by the addon (see libdeflate.ts). ~2x less CPU than zlib at the same level.
+ * - `parallelGzip` (zlib): pigz-style, one gzip member. Each block is raw-deflated on the libuv
+ *   pool (async `zlib.deflateRaw`), primed with the previous block's last 32 KiB as the
+ *   dictionary so the ratio stays close to serial gzip, and flushed with Z_SYNC_FLUSH so it ends
+ *   byte-aligned (the last block Z_FINISH). The outputs concatenate into one deflate stream; CRC32
+ *   and ISIZE are computed serially over the input (cheap).
  * At most `inFlight` blocks are compressing at once, bounding memory to ~2 × inFlight × blockSize.
  */
 import { promisify } from 'node:util';
 import { constants, crc32, deflateRaw, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import { TsbuildError } from '../util/errors.js';
+import type { Libdeflate } from './libdeflate.js';
 
 const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
 
@@ -83,13 +87,41 @@ export function storedBlocks(block: Buffer, last: boolean): Buffer {
 /** gzip header: no name, mtime 0 (reproducible), OS = 3 (Unix) like gzip(1) and zlib. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
-/** Gzips `source` using several cores; the output is one standard gzip member. */
-export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
+function checkOptions(options: ParallelGzipOptions): { level: number; blockSize: number; inFlight: number } {
   const level = options.level ?? 6;
   const blockSize = options.blockSize ?? 1 << 20;
-  const inFlight = Math.max(1, options.inFlight ?? 4);
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new TsbuildError('USAGE', `gzip level must be 0-9, not ${level}`);
   if (blockSize < WINDOW) throw new TsbuildError('USAGE', `gzip block size must be at least ${WINDOW}`);
+  return { level, blockSize, inFlight: Math.max(1, options.inFlight ?? 4) };
+}
+
+/**
+ * `source` cut into blocks of exactly `blockSize` bytes, then the rest as the last block (empty
+ * only when the whole input is). Blocks are fresh copies, never views of the source's chunks.
+ */
+async function* blocks(source: AsyncIterable<Uint8Array>, blockSize: number, signal?: AbortSignal): AsyncGenerator<{ block: Buffer; last: boolean }> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of source) {
+    signal?.throwIfAborted();
+    pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    pendingBytes += chunk.byteLength;
+    // Cut only when more than a block is pending, so the final block is never empty of intent.
+    if (pendingBytes <= blockSize) continue;
+    let all = Buffer.concat(pending, pendingBytes);
+    while (all.length > blockSize) {
+      yield { block: all.subarray(0, blockSize), last: false };
+      all = all.subarray(blockSize);
+    }
+    pending = [all];
+    pendingBytes = all.length;
+  }
+  yield { block: Buffer.concat(pending, pendingBytes), last: true };
+}
+
+/** Gzips `source` using several cores; the output is one standard gzip member. */
+export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
+  const { level, blockSize, inFlight } = checkOptions(options);
   let crc = 0;
   let isize = 0;
   let previousTail: Buffer | undefined;
@@ -116,27 +148,61 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
     queue.push(job);
   };
   yield HEADER;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  for await (const chunk of source) {
-    options.signal?.throwIfAborted();
-    pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    pendingBytes += chunk.byteLength;
-    // Cut only when more than a block is pending, so the final block is never empty of intent.
-    if (pendingBytes <= blockSize) continue;
-    let all = Buffer.concat(pending, pendingBytes);
-    while (all.length > blockSize) {
-      start(all.subarray(0, blockSize), false);
-      all = all.subarray(blockSize);
-      while (queue.length >= inFlight) yield await (queue.shift() as Promise<Buffer>);
-    }
-    pending = [all];
-    pendingBytes = all.length;
+  for await (const { block, last } of blocks(source, blockSize, options.signal)) {
+    start(block, last);
+    while (queue.length >= inFlight) yield await (queue.shift() as Promise<Buffer>);
   }
-  start(Buffer.concat(pending, pendingBytes), true);
   while (queue.length > 0) yield await (queue.shift() as Promise<Buffer>);
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
   trailer.writeUInt32LE(isize >>> 0, 4);
   yield trailer;
+}
+
+/**
+ * `source` cut at every multiple of `blockSize` (so the cut never depends on how the source is
+ * chunked), as views of its chunks where a block lies within one (the store reads 1 MiB chunks:
+ * no copy at all), else copied together. At least one block, empty for an empty source.
+ */
+async function* exactBlocks(source: AsyncIterable<Uint8Array>, blockSize: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let any = false;
+  for await (const chunk of source) {
+    signal?.throwIfAborted();
+    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    while (pendingBytes + rest.length >= blockSize) {
+      const take = blockSize - pendingBytes;
+      yield pendingBytes === 0 ? rest.subarray(0, take) : Buffer.concat([...pending, rest.subarray(0, take)], blockSize);
+      any = true;
+      pending = [];
+      pendingBytes = 0;
+      rest = rest.subarray(take);
+    }
+    if (rest.length > 0) {
+      pending.push(rest);
+      pendingBytes += rest.length;
+    }
+  }
+  if (pendingBytes > 0 || !any) yield Buffer.concat(pending, pendingBytes);
+}
+
+/**
+ * Gzips `source` with libdeflate as one gzip member per block (libdeflate.ts), compressed on the
+ * libuv pool. Members share no history (at 1 MiB blocks libdeflate's better parsing more than makes
+ * up for it: the Debian base layer is 2 % smaller than zlib's primed blocks), and each member's
+ * CRC32 and the stored-or-deflate choice (as `looksIncompressible` below) are made on the pool too. Blocks may be
+ * views of the source's chunks: a source must not reuse a chunk's memory after yielding it (Node's
+ * streams never do).
+ */
+export async function* memberGzip(source: AsyncIterable<Uint8Array>, ld: Libdeflate, options: ParallelGzipOptions = {}): AsyncGenerator<Buffer> {
+  const { level, blockSize, inFlight } = checkOptions(options);
+  const queue: Promise<Buffer>[] = [];
+  for await (const block of exactBlocks(source, blockSize, options.signal)) {
+    const job = ld.gzipMember(block, level);
+    job.catch(() => undefined); // awaited in order below
+    queue.push(job);
+    while (queue.length >= inFlight) yield await (queue.shift() as Promise<Buffer>);
+  }
+  while (queue.length > 0) yield await (queue.shift() as Promise<Buffer>);
 }
