@@ -12,7 +12,7 @@ import { createIgnoreMatcher } from '../parser/index.js';
 import { cooperative } from '../util/cooperate.js';
 import type { BuildContext, ContextEntry } from './context.js';
 import type { CopyItem } from './copy.js';
-import type { FileStat } from './filestat.js';
+import type { FileStat } from '../util/filestat.js';
 import type { RootfsView, ViewEntry } from './rootfs.js';
 
 /** An item plus how to digest its file content (memoised for context files). */

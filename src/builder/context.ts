@@ -11,7 +11,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { cooperative } from '../util/cooperate.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
-import { listDir, lstatFile, type FileStat } from './filestat.js';
+import { listDir, lstatFile, type FileStat } from '../util/filestat.js';
 import { hasWildcard, matchComponent } from './match.js';
 
 export interface IgnoreLike {

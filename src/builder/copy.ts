@@ -238,7 +238,7 @@ function linkFrom(run: Run, dir: string, target: string, host: string): boolean 
   }
 }
 
-function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean, xattrs?: Map<string, Buffer>): void {
+function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean, xattrs?: ReadonlyMap<string, Buffer>): void {
   const uid = run.chown?.uid ?? item.uid;
   const gid = run.chown?.gid ?? item.gid;
   const t = (run.mtimeMs ?? item.mtimeMs) / 1000;
@@ -261,7 +261,7 @@ function modeFor(spec: ChmodSpec | undefined, item: CopyItem): number {
 }
 
 /** The source's extended attributes (none for sources without a host path, or unreadable ones). */
-function sourceXattrs(from: string): Map<string, Buffer> {
+function sourceXattrs(from: string): ReadonlyMap<string, Buffer> {
   if (from === '') return new Map();
   try {
     return readXattrs(from);
@@ -275,7 +275,7 @@ function sourceXattrs(from: string): Map<string, Buffer> {
  * `setcap` in an earlier stage). After chown, which drops capabilities. Overlay's own markers
  * are never copied; an attribute the target filesystem refuses is skipped, as containerd does.
  */
-function copyXattrs(attrs: Map<string, Buffer>, to: string): void {
+function copyXattrs(attrs: ReadonlyMap<string, Buffer>, to: string): void {
   for (const [name, value] of attrs) {
     try {
       setXattr(to, name, value);

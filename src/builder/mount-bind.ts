@@ -13,7 +13,7 @@ import type { SandboxMount } from '../sandbox/index.js';
 import { TsbuildError } from '../util/errors.js';
 import { contextItem, hashItems } from './add-sources.js';
 import type { BuildContext, ContextEntry } from './context.js';
-import { lstatFile } from './filestat.js';
+import { lstatFile } from '../util/filestat.js';
 import { RootfsView } from './rootfs.js';
 import { lowerDirsOf, type StepEnv } from './steps.js';
 

@@ -16,7 +16,7 @@ import { downloadToBlob, isGitSource, isUrl, parseChecksum, urlFileName } from '
 import { normaliseSource, type BuildContext } from './context.js';
 import { loadReuse, lineageOf, saveReuse, StagedFiles } from './copy-reuse.js';
 import { stageCopy, type ChmodSpec, type CopyItem } from './copy.js';
-import { lstatFile } from './filestat.js';
+import { lstatFile } from '../util/filestat.js';
 import type { Expander } from './expand.js';
 import { hasWildcard, matchComponent } from './match.js';
 import { RootfsView } from './rootfs.js';

@@ -3,24 +3,23 @@
  * changed; the lower dirs only answer "did this whited-out path exist below?" so deletions of
  * files created and removed within one step leave no trace in the layer.
  */
-import type { BigIntStats } from 'node:fs';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { lstat } from 'node:fs/promises';
-import { cooperative } from '../util/cooperate.js';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode } from '../util/errors.js';
+import { cooperative } from '../util/cooperate.js';
+import { listDir, lstatFileSync, type FileStat } from '../util/filestat.js';
 import { getXattr, isOverlayOpaque, listXattrs } from '../util/xattr.js';
 
 export type Change =
-  | { kind: 'whiteout'; path: string; stat: BigIntStats }
+  | { kind: 'whiteout'; path: string; stat: FileStat }
   | {
       kind: 'entry';
       /** Relative, '/'-separated, no leading './'. */
       path: string;
-      stat: BigIntStats;
+      /** Plain numbers, no BigInt: a 30,000-file layer's change list was ~30 MB of BigIntStats. */
+      stat: FileStat;
       /** Overlay opaque dir: lower contents hidden (tar gets `.wh..wh..opq` after the dir). */
       opaque: boolean;
-      xattrs: Map<string, Buffer>;
+      xattrs: ReadonlyMap<string, Buffer>;
       linkTarget?: string;
     };
 
@@ -29,22 +28,12 @@ export function isOverlayXattr(name: string): boolean {
   return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 }
 
-export function isWhiteoutStat(st: BigIntStats): boolean {
-  return st.isCharacterDevice() && st.rdev === 0n;
-}
-
-async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
+export function isWhiteoutStat(st: FileStat): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
 }
 
 /** True when `rel` is visible in the merged view of `lowerDirs` (top-most first). */
-export async function existsBelow(rel: string, lowerDirs: string[]): Promise<boolean> {
+export function existsBelow(rel: string, lowerDirs: string[]): boolean {
   const parts = rel.split('/');
   for (const lower of lowerDirs) {
     let cur = lower;
@@ -52,7 +41,7 @@ export async function existsBelow(rel: string, lowerDirs: string[]): Promise<boo
     let missing = false;
     for (const part of parts.slice(0, -1)) {
       cur = join(cur, part);
-      const st = await lstatOrUndefined(cur);
+      const st = lstatFileSync(cur);
       if (st === undefined) {
         missing = true;
         break;
@@ -61,7 +50,7 @@ export async function existsBelow(rel: string, lowerDirs: string[]): Promise<boo
       if (isOverlayOpaque(cur)) opaqueAbove = true;
     }
     if (!missing) {
-      const st = await lstatOrUndefined(join(lower, rel));
+      const st = lstatFileSync(join(lower, rel));
       if (st !== undefined) return !isWhiteoutStat(st);
     }
     if (opaqueAbove) return false; // layers further down are hidden
@@ -73,10 +62,22 @@ export function byteCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/** UTF-16 order (listDir's) is byte order unless a name holds a surrogate pair; re-sort only then. */
+function byteOrdered(listing: { names: string[]; stats: FileStat[] }): { names: string[]; stats: FileStat[] } {
+  if (!listing.names.some((n) => /[\ud800-\udfff]/.test(n))) return listing;
+  const order = listing.names.map((_, i) => i).sort((a, b) => byteCompare(listing.names[a] as string, listing.names[b] as string));
+  return { names: order.map((i) => listing.names[i] as string), stats: order.map((i) => listing.stats[i] as FileStat) };
+}
+
+/** Shared by every node without extended attributes (most): one Map per file added up to megabytes. */
+const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
+
 /** A node's extended attributes, sorted by name, without overlay's own bookkeeping. */
-export function readXattrs(path: string): Map<string, Buffer> {
+export function readXattrs(path: string): ReadonlyMap<string, Buffer> {
+  const names = listXattrs(path);
+  if (names.length === 0) return NO_XATTRS;
   const out = new Map<string, Buffer>();
-  for (const name of listXattrs(path).sort()) {
+  for (const name of names.sort()) {
     if (isOverlayXattr(name)) continue;
     const value = getXattr(path, name);
     if (value !== undefined) out.set(name, value);
@@ -94,14 +95,14 @@ export async function upperDirChanges(upperDir: string, lowerDirs: string[], opt
   const tick = cooperative();
   // Synchronous metadata calls (see util/cooperate.ts): a COPY of 30,000 files lands here whole.
   async function walk(rel: string): Promise<void> {
-    const names = readdirSync(rel === '' ? upperDir : join(upperDir, rel)).sort(byteCompare);
-    for (const name of names) {
+    const { names, stats } = byteOrdered(listDir(rel === '' ? upperDir : join(upperDir, rel)));
+    for (const [i, name] of names.entries()) {
       await tick(options.signal);
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const abs = join(upperDir, childRel);
-      const st = lstatSync(abs, { bigint: true });
+      const st = stats[i] as FileStat;
       if (overlay && isWhiteoutStat(st)) {
-        if (await existsBelow(childRel, lowerDirs)) out.push({ kind: 'whiteout', path: childRel, stat: st });
+        if (existsBelow(childRel, lowerDirs)) out.push({ kind: 'whiteout', path: childRel, stat: st });
         continue;
       }
       const entry: Change = {

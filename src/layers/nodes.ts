@@ -85,7 +85,7 @@ export interface Meta {
   gid: number;
   mode: number;
   mtime: number;
-  xattrs: Map<string, Buffer>;
+  xattrs: ReadonlyMap<string, Buffer>;
 }
 
 /** Ownership, then mode (chown clears setuid), xattrs, mtime — all on the link itself. */
@@ -96,7 +96,7 @@ export function applyMeta(path: string, isSymlink: boolean, meta: Meta, setTime:
   if (setTime) lutimesSync(path, meta.mtime, meta.mtime);
 }
 
-function applyXattrs(path: string, xattrs: Map<string, Buffer>): void {
+function applyXattrs(path: string, xattrs: ReadonlyMap<string, Buffer>): void {
   for (const [name, value] of xattrs) {
     if (isOverlayXattr(name)) continue; // a layer must not forge overlay opaque/redirect markers
     try {

@@ -2,7 +2,7 @@
  * Change list → tar stream. Deterministic: entries in change order (byte-sorted tree walk),
  * numeric ids only, whole-second mtimes clamped to SOURCE_DATE_EPOCH, PAX only when needed.
  */
-import type { BigIntStats } from 'node:fs';
+import type { FileStat } from '../util/filestat.js';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { BIG_BUFFER, takeBigBuffer } from '../util/buffers.js';
@@ -14,15 +14,17 @@ import { encodeHeader, END_OF_ARCHIVE, paddingFor, type EntryType, type TarHeade
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 
-export function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+export function devMajor(rdev: number | bigint): number {
+  const r = BigInt(rdev);
+  return Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn));
 }
 
-export function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+export function devMinor(rdev: number | bigint): number {
+  const r = BigInt(rdev);
+  return Number((r & 0xffn) | ((r >> 12n) & ~0xffn));
 }
 
-function entryType(st: BigIntStats): EntryType {
+function entryType(st: FileStat): EntryType {
   if (st.isDirectory()) return 'dir';
   if (st.isFile()) return 'file';
   if (st.isSymbolicLink()) return 'symlink';
@@ -37,12 +39,12 @@ export interface TarOptions {
   signal?: AbortSignal;
 }
 
-function clampTime(st: BigIntStats, sde: number | undefined): number {
-  const seconds = Number(st.mtimeNs / 1_000_000_000n);
+function clampTime(st: FileStat, sde: number | undefined): number {
+  const seconds = st.mtimeSec;
   return sde !== undefined && seconds > sde ? sde : Math.max(0, seconds);
 }
 
-function marker(name: string, st: BigIntStats, sde: number | undefined): TarHeader {
+function marker(name: string, st: FileStat, sde: number | undefined): TarHeader {
   return { name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: clampTime(st, sde), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map() };
 }
 
@@ -122,9 +124,9 @@ function* tarChunks(root: string, changes: Change[], options: TarOptions): Gener
     const header: TarHeader = {
       name: change.path,
       type: entryType(st),
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
       size: 0,
       mtime: clampTime(st, sde),
       linkname: change.linkTarget ?? '',
@@ -136,7 +138,7 @@ function* tarChunks(root: string, changes: Change[], options: TarOptions): Gener
       header.devmajor = devMajor(st.rdev);
       header.devminor = devMinor(st.rdev);
     }
-    if (header.type !== 'dir' && st.nlink > 1n) {
+    if (header.type !== 'dir' && st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
       const first = links.get(key);
       if (first !== undefined) {
@@ -145,7 +147,7 @@ function* tarChunks(root: string, changes: Change[], options: TarOptions): Gener
       }
       links.set(key, change.path);
     }
-    if (header.type === 'file') header.size = Number(st.size);
+    if (header.type === 'file') header.size = st.size;
     yield* out.append(encodeHeader(header));
     if (header.type === 'file') {
       yield* out.appendFile(join(root, change.path), header.size, options.signal);

@@ -6,20 +6,20 @@
  * listing a whiteout per child. A directory is re-emitted when anything beneath it changed, so
  * the layer carries its metadata (as containerd's diff does).
  */
-import type { BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstatFile, type FileStat } from '../util/filestat.js';
+import { open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { byteCompare, readXattrs, type Change } from './changes.js';
 
 type Entry = Extract<Change, { kind: 'entry' }>;
 
-function sameXattrs(a: Map<string, Buffer>, b: Map<string, Buffer>): boolean {
+function sameXattrs(a: ReadonlyMap<string, Buffer>, b: ReadonlyMap<string, Buffer>): boolean {
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (!b.get(k)?.equals(v)) return false;
   return true;
 }
 
-const TYPE_MASK = 0o170000n;
+const TYPE_MASK = 0o170000;
 
 /** Byte-for-byte comparison of two files of equal size, 256 KiB at a time. */
 async function sameContent(a: string, b: string, signal: AbortSignal | undefined): Promise<boolean> {
@@ -39,13 +39,13 @@ async function sameContent(a: string, b: string, signal: AbortSignal | undefined
   }
 }
 
-async function entryOf(abs: string, rel: string, st: BigIntStats): Promise<Entry> {
+async function entryOf(abs: string, rel: string, st: FileStat): Promise<Entry> {
   const e: Entry = { kind: 'entry', path: rel, stat: st, opaque: false, xattrs: readXattrs(abs) };
   if (st.isSymbolicLink()) e.linkTarget = await readlink(abs);
   return e;
 }
 
-async function differs(lowAbs: string, low: BigIntStats, up: Entry, upAbs: string, signal: AbortSignal | undefined): Promise<boolean> {
+async function differs(lowAbs: string, low: FileStat, up: Entry, upAbs: string, signal: AbortSignal | undefined): Promise<boolean> {
   const st = up.stat;
   if ((low.mode & TYPE_MASK) !== (st.mode & TYPE_MASK)) return true;
   if (low.mode !== st.mode || low.uid !== st.uid || low.gid !== st.gid) return true;
@@ -69,7 +69,7 @@ export async function treeChanges(lower: string, upper: string, options: TreeDif
       signal?.throwIfAborted();
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const abs = join(upper, childRel);
-      const st = await lstat(abs, { bigint: true });
+      const st = await lstatFile(abs);
       out.push(await entryOf(abs, childRel, st));
       if (st.isDirectory()) await addAll(childRel, out);
     }
@@ -92,16 +92,16 @@ export async function treeChanges(lower: string, upper: string, options: TreeDif
       const lowAbs = join(lower, childRel);
       const upAbs = join(upper, childRel);
       if (!upSet.has(name)) {
-        out.push({ kind: 'whiteout', path: childRel, stat: await lstat(lowAbs, { bigint: true }) });
+        out.push({ kind: 'whiteout', path: childRel, stat: await lstatFile(lowAbs) });
         continue;
       }
-      const up = await entryOf(upAbs, childRel, await lstat(upAbs, { bigint: true }));
+      const up = await entryOf(upAbs, childRel, await lstatFile(upAbs));
       if (!lowSet.has(name)) {
         out.push(up);
         if (up.stat.isDirectory()) await addAll(childRel, out);
         continue;
       }
-      const low = await lstat(lowAbs, { bigint: true });
+      const low = await lstatFile(lowAbs);
       if (low.isDirectory() && up.stat.isDirectory()) {
         const below: Change[] = [];
         const { opaque } = await compareDir(childRel, below);
@@ -122,7 +122,7 @@ export async function treeChanges(lower: string, upper: string, options: TreeDif
   if (opaque) {
     // The root itself cannot carry an opaque marker in a tar: whiteout every old name instead.
     const whiteouts: Change[] = [];
-    for (const name of (await readdir(lower)).sort(byteCompare)) whiteouts.push({ kind: 'whiteout', path: name, stat: await lstat(join(lower, name), { bigint: true }) });
+    for (const name of (await readdir(lower)).sort(byteCompare)) whiteouts.push({ kind: 'whiteout', path: name, stat: await lstatFile(join(lower, name)) });
     return [...whiteouts, ...out];
   }
   return out;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildContext, type StatMemo } from '../../src/builder/context.js';
-import { FileStat, listDir, listDirNative, listDirNode, lstatFile } from '../../src/builder/filestat.js';
+import { FileStat, listDir, listDirNative, listDirNode, lstatFile } from '../../src/util/filestat.js';
 import { loadFsx } from '../../src/util/native.js';
 
 let dir = '';

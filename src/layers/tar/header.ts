@@ -18,7 +18,7 @@ export interface TarHeader {
   linkname: string;
   devmajor: number;
   devminor: number;
-  xattrs: Map<string, Buffer>;
+  xattrs: ReadonlyMap<string, Buffer>;
 }
 
 export const BLOCK = 512;

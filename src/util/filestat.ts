@@ -8,7 +8,8 @@
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadFsx } from '../util/native.js';
+import { errnoCode } from './errors.js';
+import { loadFsx } from './native.js';
 
 const S_IFMT = 0o170000;
 const TWO_32 = 2 ** 32;
@@ -151,4 +152,15 @@ export function listDir(path: string): Listing {
 /** One path's lstat as a FileStat (a single lookup: Node's call is as good as the addon's). */
 export async function lstatFile(path: string): Promise<FileStat> {
   return FileStat.fromBigInt(await lstat(path, { bigint: true }));
+}
+
+/** `lstatFile` without a promise; undefined when nothing is there (ENOENT, or ENOTDIR on the way). */
+export function lstatFileSync(path: string): FileStat | undefined {
+  try {
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return st === undefined ? undefined : FileStat.fromBigInt(st);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOTDIR') return undefined;
+    throw err;
+  }
 }
