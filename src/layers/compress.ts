@@ -47,7 +47,10 @@ async function compressOnce(store: Store, diffId: Digest, format: CompressionFor
   const compressor = compressStream(format, level);
   const compressed = pipeStreams(source as NodeJS.ReadableStream, compressor, () => undefined);
   const out = tap === undefined ? compressed : tapped(compressed as AsyncIterable<Buffer>, tap);
-  const { digest, size } = await store.blobs.put(out, signal ? { signal } : {});
+  // The uncompressed size says whether the compressed blob is big enough to be hashed and written
+  // on the I/O worker: the main thread is busy feeding the compressor and the upload.
+  const sizeHint = (await store.blobs.size(diffId)) ?? 0;
+  const { digest, size } = await store.blobs.put(out, { sizeHint, ...(signal ? { signal } : {}) });
   const descriptor: Descriptor = { mediaType: MEDIA[format], digest, size };
   await store.compressed.set(diffId, format, descriptor);
   return descriptor;
