@@ -19,13 +19,11 @@ import { isDigest, type Digest } from '../image/digest.js';
 import { HINT_FILES_KEPT, trimOldest, writeCacheFile } from '../store/cache.js';
 import type { Store } from '../store/types.js';
 import { errnoCode } from '../util/errors.js';
+import { LineCursor } from '../util/line-cursor.js';
 import type { CacheInputs } from './cachekey.js';
 
 const HEADER = 'tsbuild-copy 1 ';
-const TAB = 9;
 const NL = 10;
-/** Targets looked up by scanning the record before it is indexed. */
-const SCANS = 8;
 const UNSAFE = /[\t\n]/;
 
 /**
@@ -36,62 +34,21 @@ const UNSAFE = /[\t\n]/;
  */
 export class CopyReuse {
   readonly dir: string;
-  /** The record as read: its lines are text[begin, end) (the whole flat string is kept: comparing
-   * against slices of a slice costs twice as much). */
+  /** The record as read: its lines are text[begin, end). */
   readonly text: string;
-  readonly #begin: number;
-  readonly #end: number;
-  #pos: number;
-  #index: Map<string, number> | undefined;
-  #scans = 0;
+  readonly #lines: LineCursor;
 
   constructor(dir: string, text: string, begin = 0, end = text.length) {
     this.dir = dir;
     this.text = text;
-    this.#begin = begin;
-    this.#end = end;
-    this.#pos = begin;
+    this.#lines = new LineCursor(text, begin, end);
   }
 
   /** Offset of `target`'s line when it was staged from a source of this identity, else undefined. */
   find(target: string, identity: string): number | undefined {
     if (UNSAFE.test(target)) return undefined;
-    const at = this.#line(target);
-    if (at === undefined) return undefined;
-    const start = at + target.length + 1;
-    const end = this.text.indexOf('\n', start);
-    this.#pos = end + 1;
-    return end - start === identity.length && this.text.slice(start, end) === identity ? at : undefined;
-  }
-
-  #matches(at: number, target: string): boolean {
-    const tab = at + target.length;
-    return this.text.charCodeAt(tab) === TAB && this.text.slice(at, tab) === target;
-  }
-
-  #line(target: string): number | undefined {
-    const t = this.text;
-    if (this.#pos < this.#end && this.#matches(this.#pos, target)) return this.#pos;
-    const next = t.indexOf('\n', this.#pos) + 1;
-    if (next > 0 && next < this.#end && this.#matches(next, target)) return next;
-    if (this.#index === undefined && this.#scans < SCANS) {
-      this.#scans++;
-      if (this.#begin < this.#end && this.#matches(this.#begin, target)) return this.#begin;
-      const found = t.indexOf(`\n${target}\t`, this.#begin);
-      return found < 0 || found + 1 >= this.#end ? undefined : found + 1;
-    }
-    if (this.#index === undefined) {
-      this.#index = new Map();
-      for (let at = this.#begin; at < this.#end; ) {
-        const end = t.indexOf('\n', at);
-        if (end < 0) break;
-        const tab = t.indexOf('\t', at);
-        const key = tab >= 0 && tab < end ? t.slice(at, tab) : undefined;
-        if (key !== undefined && !this.#index.has(key)) this.#index.set(key, at);
-        at = end + 1;
-      }
-    }
-    return this.#index.get(target);
+    const at = this.#lines.find(target);
+    return at !== undefined && this.#lines.take(at, target) === identity ? at : undefined;
   }
 }
 

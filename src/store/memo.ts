@@ -10,12 +10,10 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { errnoCode } from '../util/errors.js';
+import { forEachLine, LineCursor } from '../util/line-cursor.js';
 import type { ContentMemo, Signal } from './types.js';
 
 const HEADER = 'tsbuild-memo 1\n';
-const TAB = 9;
-/** Misses answered by scanning the text before it is indexed (each scan reads it all). */
-const SCANS = 8;
 const UNSAFE = /[\t\n]/;
 
 export class MemoFile implements ContentMemo {
@@ -26,11 +24,8 @@ export class MemoFile implements ContentMemo {
   #text = '';
   #begin = 0;
   #end = 0;
-  /** Where the next lookup is expected: just after the previous hit. */
-  #pos = 0;
-  /** key -> offset of its line, built once lookups stop following the file's order. */
-  #index: Map<string, number> | undefined;
-  #scans = 0;
+  /** Lookups in the loaded lines, expected in their order. */
+  #lines = new LineCursor('');
   /** Loaded from an earlier version's JSON: flush rewrites it even with nothing new. */
   #convert = false;
   /** The last key a lookup missed: `set` follows a miss, and need not look again. */
@@ -64,24 +59,21 @@ export class MemoFile implements ContentMemo {
     // Hashing the key for an empty table is most of a warm lookup's cost.
     const dirty = this.#dirty.size > 0 ? this.#dirty.get(key) : undefined;
     if (dirty !== undefined) return dirty;
-    const at = this.#find(key);
+    const at = this.#lines.find(key);
     if (at === undefined) {
       this.#missed = key;
       return undefined;
     }
     this.#used.push(at);
-    const start = at + key.length + 1;
-    const end = this.#text.indexOf('\n', start);
-    this.#pos = end + 1;
-    return this.#text.slice(start, end);
+    return this.#lines.take(at, key);
   }
 
   set(key: string, digest: string): void {
     // A hint: what the line format cannot hold is simply not remembered.
     if (UNSAFE.test(key) || digest.includes('\n')) return;
     if (key !== this.#missed && this.#dirty.get(key) === undefined) {
-      const at = this.#find(key);
-      if (at !== undefined && this.#valueAt(at, key) === digest) return;
+      const at = this.#lines.find(key);
+      if (at !== undefined && this.#lines.valueAt(at, key) === digest) return;
       if (at !== undefined) this.#replaced.add(at);
     }
     if (!this.#dirty.has(key)) this.#used.push(key);
@@ -161,7 +153,7 @@ export class MemoFile implements ContentMemo {
     };
     for (const u of this.#used) {
       const key = typeof u === 'string' ? u : this.#text.slice(u, this.#text.indexOf('\t', u));
-      put(key, this.#dirty.get(key) ?? current.get(key) ?? this.#valueAt(u as number, key));
+      put(key, this.#dirty.get(key) ?? current.get(key) ?? this.#lines.valueAt(u as number, key));
     }
     for (const [key, value] of current) put(key, this.#dirty.get(key) ?? value);
     for (const [key, value] of this.#dirty) put(key, value);
@@ -173,9 +165,7 @@ export class MemoFile implements ContentMemo {
     this.#begin = lines.begin;
     this.#end = lines.end;
     this.#loadedAs = id;
-    this.#pos = lines.begin;
-    this.#index = undefined;
-    this.#scans = 0;
+    this.#lines = new LineCursor(lines.text, lines.begin, lines.end);
     this.#missed = undefined;
     this.#dirty.clear();
     this.#used = [];
@@ -183,32 +173,6 @@ export class MemoFile implements ContentMemo {
     this.#convert = false;
   }
 
-  #matches(at: number, key: string): boolean {
-    const tab = at + key.length;
-    return this.#text.charCodeAt(tab) === TAB && this.#text.slice(at, tab) === key;
-  }
-
-  #valueAt(at: number, key: string): string {
-    const start = at + key.length + 1;
-    return this.#text.slice(start, this.#text.indexOf('\n', start));
-  }
-
-  /** Offset of `key`'s line, or undefined. */
-  #find(key: string): number | undefined {
-    const t = this.#text;
-    if (this.#pos < this.#end && this.#matches(this.#pos, key)) return this.#pos;
-    // One line on: the old line of a file edited since is stepped over without a search.
-    const next = t.indexOf('\n', this.#pos) + 1;
-    if (next > 0 && next < this.#end && this.#matches(next, key)) return next;
-    if (this.#index === undefined && this.#scans < SCANS) {
-      this.#scans++;
-      if (this.#begin < this.#end && this.#matches(this.#begin, key)) return this.#begin;
-      const found = t.indexOf(`\n${key}\t`, this.#begin);
-      return found < 0 || found + 1 >= this.#end ? undefined : found + 1;
-    }
-    this.#index ??= indexOf({ text: t, begin: this.#begin, end: this.#end });
-    return this.#index.get(key);
-  }
 }
 
 /** The file's text and identity (inode, size, times) as read through one descriptor. */
@@ -279,28 +243,9 @@ function fromJson(raw: string): Lines {
   return { text, begin: 0, end: text.length, json: true };
 }
 
-function indexOf({ text, begin, end }: Lines): Map<string, number> {
-  const index = new Map<string, number>();
-  forEachLine(text, begin, end, (at, tab) => {
-    const key = text.slice(at, tab);
-    if (!index.has(key)) index.set(key, at);
-  });
-  return index;
-}
-
 function entriesOf({ text, begin, end }: Lines): Map<string, string> {
   const out = new Map<string, string>();
   forEachLine(text, begin, end, (at, tab, lineEnd) => out.set(text.slice(at, tab), text.slice(tab + 1, lineEnd)));
   return out;
 }
 
-/** Calls `fn` with each `key\tvalue\n` line's start, tab and end in text[begin, end); lines without a tab are skipped. */
-function forEachLine(text: string, begin: number, end: number, fn: (at: number, tab: number, end: number) => void): void {
-  for (let at = begin; at < end; ) {
-    let lineEnd = text.indexOf('\n', at);
-    if (lineEnd < 0 || lineEnd > end) lineEnd = end;
-    const tab = text.indexOf('\t', at);
-    if (tab >= 0 && tab < lineEnd) fn(at, tab, lineEnd);
-    at = lineEnd + 1;
-  }
-}
