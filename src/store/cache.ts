@@ -18,11 +18,17 @@ import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, Conte
 
 const KEY_RE = /^[a-f0-9]{16,128}$/;
 
-async function readJsonFile<T>(path: string): Promise<T | undefined> {
-  await Promise.resolve();
+/**
+ * Read synchronously: cache entries are small, and a thread-pool round trip per step's lookup cost
+ * more than the read. Still a promise (a microtask), so failures stay rejections.
+ */
+function readJsonFile<T>(path: string): Promise<T | undefined> {
+  return Promise.resolve().then(() => readJsonFileNow<T>(path));
+}
+
+function readJsonFileNow<T>(path: string): T | undefined {
   let text: string;
   try {
-    // Synchronous: cache entries are small, and each step's lookup was a thread-pool round trip.
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;

@@ -18,11 +18,14 @@ export function emptyIndex(): Index {
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
 }
 
-export async function readIndex(root: string): Promise<Index> {
-  await Promise.resolve();
+/** Read synchronously (every command reads it, a few KiB; a thread-pool round trip costs more), as a promise. */
+export function readIndex(root: string): Promise<Index> {
+  return Promise.resolve().then(() => readIndexNow(root));
+}
+
+function readIndexNow(root: string): Index {
   let text: string;
   try {
-    // Synchronous: read on every command, a few KiB; a thread-pool round trip costs more.
     text = readFileSync(join(root, 'index.json'), 'utf8');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return emptyIndex();

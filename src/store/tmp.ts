@@ -26,10 +26,16 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Creates this process's staging dir under `<root>/tmp`; removed when the process exits normally. */
-export async function createProcessTmp(root: string): Promise<string> {
+/**
+ * Creates this process's staging dir under `<root>/tmp`; removed when the process exits normally.
+ * Synchronous calls (every command opens the store) behind a promise, so failures stay rejections.
+ */
+export function createProcessTmp(root: string): Promise<string> {
+  return Promise.resolve().then(() => createProcessTmpNow(root));
+}
+
+function createProcessTmpNow(root: string): string {
   const dir = join(root, 'tmp', tmpName('proc'));
-  await Promise.resolve();
   mkdirSync(dir, { recursive: true });
   ownDirs.add(dir);
   if (!exitHook) {
@@ -47,10 +53,13 @@ export interface TmpEntry {
   pid: number | undefined;
 }
 
-/** Entries of `<root>/tmp` whose writer is gone (or unknown: no pid in the name). */
-export async function deadTmpEntries(root: string): Promise<TmpEntry[]> {
+/** Entries of `<root>/tmp` whose writer is gone (or unknown: no pid in the name); listed synchronously, as createProcessTmp. */
+export function deadTmpEntries(root: string): Promise<TmpEntry[]> {
+  return Promise.resolve().then(() => deadTmpEntriesNow(root));
+}
+
+function deadTmpEntriesNow(root: string): TmpEntry[] {
   let names: string[];
-  await Promise.resolve();
   try {
     names = readdirSync(join(root, 'tmp'));
   } catch (err) {
