@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync, utimesSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline as pipeStreams, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
@@ -27,9 +27,12 @@ class VerifyingStream extends Transform {
   }
   override _flush(cb: TransformCallback): void {
     const actual = digestFromHash(this.#hash);
-    if (actual === this.expected) cb();
-    else cb(new TsbuildError('STORE', `blob ${this.expected} is corrupt (content hashes to ${actual})`, { hint: 'run `tsbuild prune --verify`; remove the image and re-pull or rebuild it' }));
+    cb(actual === this.expected ? null : corrupt(this.expected, actual));
   }
+}
+
+function corrupt(expected: Digest, actual: Digest): TsbuildError {
+  return new TsbuildError('STORE', `blob ${expected} is corrupt (content hashes to ${actual})`, { hint: 'run `tsbuild prune --verify`; remove the image and re-pull or rebuild it' });
 }
 
 function toIterable(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
@@ -210,15 +213,14 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       const actual = await size(digest);
       if (actual === undefined) throw new TsbuildError('NOT_FOUND', `blob ${digest} not in store`);
       if (actual > max) throw new TsbuildError('STORE', `blob ${digest} is ${actual} bytes, over the ${max} limit`);
-      const chunks: Buffer[] = [];
-      const sink = new Writable({
-        write(chunk: Buffer, _e, cb) {
-          chunks.push(chunk);
-          cb();
-        },
-      });
-      await pipeline(createReadStream(path(digest)), new VerifyingStream(digest), sink, options.signal ? { signal: options.signal } : {});
-      return Buffer.concat(chunks);
+      // One synchronous read: these are configs and manifests (a warm build reads a dozen), and
+      // a stream pipeline per blob cost more than the read.
+      options.signal?.throwIfAborted();
+      const bytes = readFileSync(path(digest));
+      if (bytes.length > max) throw new TsbuildError('STORE', `blob ${digest} is ${bytes.length} bytes, over the ${max} limit`);
+      const got = digestFromHash(createHash('sha256').update(bytes));
+      if (got !== digest) throw corrupt(digest, got);
+      return bytes;
     },
 
     async readJson<T>(digest: Digest, options: { signal?: AbortSignal; maxSize?: number } = {}): Promise<T> {
