@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync, utimesSync } from 'node:fs';
+import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline as pipeStreams, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline as pipeStreams, Readable, Transform, type TransformCallback } from 'node:stream';
 import { digestFromHash, digestHex, isDigest, type Digest } from '../image/digest.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import { tmpName } from '../util/fs.js';
