@@ -94,7 +94,7 @@ export class FileCopier {
       if (batch !== undefined) for (const j of batch.jobs) this.pending.delete(j.dst);
       batch?.done();
       // A dead thread answers once for everything outstanding.
-      if (reply.op === 'error' && reply.code === undefined) for (const b of this.#inflight.splice(0)) b.done();
+      if (reply.died === true) for (const b of this.#inflight.splice(0)) b.done();
     });
     let done = (): void => undefined;
     const settled = new Promise<void>((resolve) => (done = resolve));

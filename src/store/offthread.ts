@@ -122,7 +122,7 @@ export class OffThreadWriter {
       this.#error ??= replyError(reply);
       this.#wake();
       // A failed write keeps the job open (later data is skipped); a dead thread ends it.
-      if (reply.code !== undefined) return;
+      if (reply.died !== true) return;
     }
     this.#channel.close();
     this.#closed = true;

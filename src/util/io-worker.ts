@@ -84,6 +84,8 @@ export interface IoReply {
   code?: string;
   syscall?: string;
   path?: string;
+  /** The thread itself is gone: this is the last reply the channel gets, for all it had asked. */
+  died?: true;
 }
 
 let worker: Worker | undefined;
@@ -96,7 +98,7 @@ function thread(): Worker {
   w.on('message', (reply: IoReply) => listeners.get(reply.id)?.(reply));
   const died = (error: Error): void => {
     if (worker === w) worker = undefined;
-    for (const [id, listener] of [...listeners]) listener({ id, op: 'error', message: error.message });
+    for (const [id, listener] of [...listeners]) listener({ id, op: 'error', message: error.message, died: true });
   };
   w.on('error', died);
   w.on('exit', (code) => died(new Error(`I/O worker thread exited (${code})`)));
