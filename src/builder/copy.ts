@@ -182,9 +182,15 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
     }
     run.links.set(item.linkKey, host);
   }
-  const xattrs = sourceXattrs(item.hostPath);
-  if (item.kind === 'file' && item.linkKey === undefined && xattrs.size === 0) {
-    await run.files.add({ src: item.hostPath, dst: host, uid: run.chown?.uid ?? item.uid, gid: run.chown?.gid ?? item.gid, mode: modeFor(run.chmod, item), time: (run.mtimeMs ?? item.mtimeMs) / 1000 });
+  if (item.kind === 'file' && item.linkKey === undefined) {
+    // Files without xattrs (nearly all) go to the I/O worker; the rest are copied here.
+    const xattrs = sourceXattrs(item.hostPath);
+    if (xattrs.size === 0) {
+      await run.files.add({ src: item.hostPath, dst: host, ...attrsFor(run, item) });
+      return;
+    }
+    copyFileSync(item.hostPath, host, COPY_FLAGS);
+    applyAttrs(run, host, item, true, xattrs);
     return;
   }
   switch (item.kind) {
@@ -212,7 +218,7 @@ async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> 
     case 'socket':
       return; // sockets are not copied (fsutil skips them too)
   }
-  applyAttrs(run, host, item, item.kind !== 'symlink', xattrs);
+  applyAttrs(run, host, item, item.kind !== 'symlink');
 }
 
 /**
@@ -238,19 +244,22 @@ function linkFrom(run: Run, dir: string, target: string, host: string): boolean 
   }
 }
 
+/** Owner, mode and time (seconds) a copied node gets: --chown, --chmod and SOURCE_DATE_EPOCH applied. */
+function attrsFor(run: Run, item: CopyItem): { uid: number; gid: number; mode: number; time: number } {
+  return { uid: run.chown?.uid ?? item.uid, gid: run.chown?.gid ?? item.gid, mode: modeFor(run.chmod, item), time: (run.mtimeMs ?? item.mtimeMs) / 1000 };
+}
+
 function applyAttrs(run: Run, host: string, item: CopyItem, notLink: boolean, xattrs?: ReadonlyMap<string, Buffer>): void {
-  const uid = run.chown?.uid ?? item.uid;
-  const gid = run.chown?.gid ?? item.gid;
-  const t = (run.mtimeMs ?? item.mtimeMs) / 1000;
+  const { uid, gid, mode, time } = attrsFor(run, item);
   if (notLink) {
     chownSync(host, uid, gid);
     // chmod after chown: chown clears setuid/setgid bits.
-    chmodSync(host, modeFor(run.chmod, item));
+    chmodSync(host, mode);
     copyXattrs(xattrs ?? sourceXattrs(item.hostPath), host);
-    utimesSync(host, t, t);
+    utimesSync(host, time, time);
   } else {
     lchownSync(host, uid, gid);
-    lutimesSync(host, t, t);
+    lutimesSync(host, time, time);
   }
 }
 
