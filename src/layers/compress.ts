@@ -17,15 +17,19 @@ const inflight = singleflight<string, Descriptor>();
 
 const MEDIA: Record<CompressionFormat, string> = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd };
 
-/** A readable of the uncompressed tar for `diffId`, from the plain blob or a cached compressed one. */
-async function uncompressedSource(store: Store, diffId: Digest, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+/**
+ * A readable of the uncompressed tar for `diffId`, from the plain blob or a cached compressed one;
+ * `size` is the plain blob's size (undefined when the tar comes out of a compressed copy).
+ */
+async function uncompressedSource(store: Store, diffId: Digest, signal?: AbortSignal): Promise<{ stream: AsyncIterable<Buffer>; size?: number }> {
   const opts = signal ? { signal } : {};
-  if (await store.blobs.has(diffId)) return (await store.blobs.open(diffId, opts)) as AsyncIterable<Buffer>;
+  const size = await store.blobs.size(diffId);
+  if (size !== undefined) return { stream: (await store.blobs.open(diffId, opts)) as AsyncIterable<Buffer>, size };
   for (const format of ['gzip', 'zstd'] as const) {
     const desc = await store.compressed.get(diffId, format);
     if (desc !== undefined && (await store.blobs.has(desc.digest))) {
       const compressed = (await store.blobs.open(desc.digest, opts)) as AsyncIterable<Buffer>;
-      return decompress(layerCompression(desc.mediaType) ?? format, compressed, signal);
+      return { stream: decompress(layerCompression(desc.mediaType) ?? format, compressed, signal) };
     }
   }
   throw new TsbuildError('NOT_FOUND', `layer ${diffId} is not in the store (neither uncompressed nor compressed)`);
@@ -45,12 +49,11 @@ async function compressOnce(store: Store, diffId: Digest, format: CompressionFor
   if (cached !== undefined) return cached;
   const source = await uncompressedSource(store, diffId, signal);
   const compressor = compressStream(format, level);
-  const compressed = pipeStreams(source as NodeJS.ReadableStream, compressor, () => undefined);
+  const compressed = pipeStreams(source.stream as NodeJS.ReadableStream, compressor, () => undefined);
   const out = tap === undefined ? compressed : tapped(compressed as AsyncIterable<Buffer>, tap);
   // The uncompressed size says whether the compressed blob is big enough to be hashed and written
   // on the I/O worker: the main thread is busy feeding the compressor and the upload.
-  const sizeHint = (await store.blobs.size(diffId)) ?? 0;
-  const { digest, size } = await store.blobs.put(out, { sizeHint, ...(signal ? { signal } : {}) });
+  const { digest, size } = await store.blobs.put(out, { sizeHint: source.size ?? 0, ...(signal ? { signal } : {}) });
   const descriptor: Descriptor = { mediaType: MEDIA[format], digest, size };
   await store.compressed.set(diffId, format, descriptor);
   return descriptor;
@@ -77,7 +80,7 @@ export async function compressLayer(
     const size = await store.blobs.size(diffId);
     if (size !== undefined) return { mediaType: MediaType.OciLayer, digest: diffId, size };
     const source = await uncompressedSource(store, diffId, signal);
-    const put = await store.blobs.put(source, signal ? { expected: diffId, signal } : { expected: diffId });
+    const put = await store.blobs.put(source.stream, signal ? { expected: diffId, signal } : { expected: diffId });
     return { mediaType: MediaType.OciLayer, digest: put.digest, size: put.size };
   }
   return inflight(`${store.root}\0${diffId}\0${format}`, () => compressOnce(store, diffId, format, level, tap, signal));
