@@ -47,15 +47,20 @@ describe('disk full', () => {
     await removeDir(work);
   });
 
-  it('a build whose layer does not fit fails with exit 6 and leaves the store as it was', async () => {
-    const root = await smallDisk('build', '8m');
-    await cliOk(root, ['build', '--progress', 'plain', '-t', 'busybox:local', await busyboxContext(join(work, 'bbctx'))]);
+  /** A store on a `disk`-sized tmpfs holding busybox, then a build COPYing `bytes` of random data into it. */
+  async function copyThatDoesNotFit(name: string, disk: string, bytes: number): Promise<{ root: string; before: string; r: Awaited<ReturnType<typeof cli>> }> {
+    const root = await smallDisk(name, disk);
+    await cliOk(root, ['build', '--progress', 'plain', '-t', 'busybox:local', await busyboxContext(join(work, `${name}-bbctx`))]);
     const before = await readFile(join(root, 'index.json'), 'utf8');
-    const ctx = join(work, 'bigctx');
+    const ctx = join(work, `${name}-ctx`);
     await mkdir(ctx, { recursive: true });
-    await writeFile(join(ctx, 'big.bin'), randomBytes(6 << 20));
+    await writeFile(join(ctx, 'big.bin'), randomBytes(bytes));
     await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY big.bin /big.bin\n');
-    const r = await cli(root, ['build', '--progress', 'plain', '-t', 'big:1', ctx]);
+    return { root, before, r: await cli(root, ['build', '--progress', 'plain', '-t', 'big:1', ctx]) };
+  }
+
+  it('a build whose layer does not fit fails with exit 6 and leaves the store as it was', async () => {
+    const { root, before, r } = await copyThatDoesNotFit('build', '8m', 6 << 20);
     expect(r.code, r.stderr).toBe(6);
     expect(r.stderr).toMatch(/no space left on device/);
     expect(r.stderr).toContain(root);
@@ -65,14 +70,7 @@ describe('disk full', () => {
 
   it('a large layer (hashed and written off the main thread) that does not fit fails with exit 6, store as it was', async () => {
     // 40 MiB of file data is over the off-thread threshold: the staged copy fits on 64m, its blob does not.
-    const root = await smallDisk('bigcommit', '64m');
-    await cliOk(root, ['build', '--progress', 'plain', '-t', 'busybox:local', await busyboxContext(join(work, 'bbctx-big'))]);
-    const before = await readFile(join(root, 'index.json'), 'utf8');
-    const ctx = join(work, 'bigcommitctx');
-    await mkdir(ctx, { recursive: true });
-    await writeFile(join(ctx, 'big.bin'), randomBytes(40 << 20));
-    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY big.bin /big.bin\n');
-    const r = await cli(root, ['build', '--progress', 'plain', '-t', 'big:1', ctx]);
+    const { root, before, r } = await copyThatDoesNotFit('bigcommit', '64m', 40 << 20);
     expect(r.code, r.stderr).toBe(6);
     expect(r.stderr).toMatch(/no space left on device.*\(writing a blob\)/);
     expect(r.stderr).toContain(root);
@@ -82,7 +80,7 @@ describe('disk full', () => {
 
   it('a pull that fills the disk mid-blob fails with exit 6, no partial blob', async () => {
     const src = join(work, 'src');
-    await cliOk(src, ['build', '--progress', 'plain', '-t', 'busybox:local', join(work, 'bbctx')]);
+    await cliOk(src, ['build', '--progress', 'plain', '-t', 'busybox:local', await busyboxContext(join(work, 'pull-bbctx'))]);
     const ctx = join(work, 'pullctx');
     await mkdir(ctx, { recursive: true });
     await writeFile(join(ctx, 'big.bin'), randomBytes(12 << 20)); // incompressible: the gzip blob stays ~12 MiB
