@@ -57,6 +57,28 @@ describe.each(['apply', 'snapshot'] as const)('hostile layers (%s mode)', (mode)
     expect(readFileSync(join(root, outside, 'pwned'), 'utf8')).toBe('p');
   });
 
+  it('a directory already written into, then replaced by a symlink (or whited out and re-planted), is never written through to outside', async () => {
+    // The extractor remembers resolved parents; the earlier files under a/ and b/ put them in that memory.
+    await extract(
+      [
+        { name: 'a/one', data: '1' },
+        { name: 'a', type: 'symlink', linkname: outside },
+        { name: 'a/pwned', data: 'p' },
+        { name: 'b/one', data: '1' },
+        { name: '.wh.b', type: 'file' },
+        { name: 'c', type: 'symlink', linkname: '../../../outside/sub' },
+        { name: 'b', type: 'symlink', linkname: 'c' },
+        { name: 'b/pwned', data: 'q' },
+      ],
+      mode,
+    );
+    outsideUnchanged();
+    expect(lstatSync(join(root, 'a')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(root, outside, 'pwned'), 'utf8')).toBe('p');
+    expect(lstatSync(join(root, 'b')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(root, 'outside/sub/pwned'), 'utf8')).toBe('q');
+  });
+
   it('relative symlink escaping upwards is resolved within the root', async () => {
     await extract([{ name: 'up', type: 'symlink', linkname: '../../../../outside' }, { name: 'up/secret', data: 'p' }], mode);
     outsideUnchanged();
