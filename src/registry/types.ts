@@ -6,7 +6,10 @@ import type { Digest } from '../image/digest.js';
  */
 export interface BlobSink {
   has(d: Digest): Promise<boolean>;
-  /** Must verify `expected` while streaming and store nothing when it does not match. */
+  /**
+   * Must verify `expected` while streaming and store nothing when it does not match, failing with
+   * a DigestMismatchError: a download relies on it and does not hash the bytes a second time.
+   */
   put(
     source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
     o?: { expected?: Digest; expectedSize?: number; signal?: AbortSignal },

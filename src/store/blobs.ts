@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import { join } from 'node:path';
 import { pipeline as pipeStreams, Readable, Transform, type TransformCallback } from 'node:stream';
 import { digestFromHash, digestHex, isDigest, type Digest } from '../image/digest.js';
-import { errnoCode, TsbuildError } from '../util/errors.js';
+import { DigestMismatchError, errnoCode, TsbuildError } from '../util/errors.js';
 import { tmpName } from '../util/fs.js';
 import { rethrowNoSpace } from './nospace.js';
 import { OffThreadWriter } from './offthread.js';
@@ -147,9 +147,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       } finally {
         await fh.close();
       }
-      if (expected !== undefined && digest !== expected) {
-        throw new TsbuildError('STORE', `digest mismatch: expected ${expected}, got ${digest}`);
-      }
+      if (expected !== undefined && digest !== expected) throw new DigestMismatchError(expected, digest);
       if (expectedSize !== undefined && written !== expectedSize) {
         throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${written}`);
       }
@@ -183,9 +181,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       // Small in-memory blobs (configs, manifests) are hashed first: a warm build re-puts the same
       // ones, and a stat plus a utimes is far cheaper than a temp file, an fsync and a rename.
       const digest = digestFromHash(createHash('sha256').update(bytes));
-      if (options.expected !== undefined && options.expected !== digest) {
-        throw new TsbuildError('STORE', `digest mismatch: expected ${options.expected}, got ${digest}`);
-      }
+      if (options.expected !== undefined && options.expected !== digest) throw new DigestMismatchError(options.expected, digest);
       if ((await size(digest)) === bytes.byteLength) {
         await refresh(digest).catch(rethrowNoSpace(root, 'writing a blob'));
         return { digest, size: bytes.byteLength };

@@ -42,6 +42,17 @@ export class AbortError extends TsbuildError {
   }
 }
 
+/** Content that does not hash to the digest it was given under (a blob being stored, a download). */
+export class DigestMismatchError extends TsbuildError {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super('STORE', `digest mismatch: expected ${expected}, got ${actual}`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
 export function isTsbuildError(err: unknown): err is TsbuildError {
   return err instanceof TsbuildError;
 }

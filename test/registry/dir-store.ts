@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../src/image/digest.js';
 import type { BlobSink, BlobSource } from '../../src/registry/types.js';
+import { DigestMismatchError } from '../../src/util/errors.js';
 
 /**
  * A tiny directory-backed blob store for tests: `<dir>/<hex>` files, written to a temp name and
@@ -62,7 +63,7 @@ export class DirStore implements BlobSink, BlobSource {
         createWriteStream(tmp),
       );
       const digest = `sha256:${hash.digest('hex')}` as Digest;
-      if (o.expected !== undefined && digest !== o.expected) throw new Error(`digest mismatch: ${digest} != ${o.expected}`);
+      if (o.expected !== undefined && digest !== o.expected) throw new DigestMismatchError(o.expected, digest);
       if (o.expectedSize !== undefined && size !== o.expectedSize) throw new Error(`size mismatch: ${size} != ${o.expectedSize}`);
       await rename(tmp, this.#path(digest));
       return { digest, size };
