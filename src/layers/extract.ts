@@ -18,6 +18,7 @@ import { AbortError, isTsbuildError, messageOf, TsbuildError } from '../util/err
 import { setXattr } from '../util/xattr.js';
 import { autoDecompress, DEFAULT_RATIO_LIMIT } from './codec.js';
 import { lstatOrUndefinedSync } from '../util/fs.js';
+import { FileWriter } from './file-writer.js';
 import { applyMeta, clearDir, mknod, removeAny, writeNewFile } from './nodes.js';
 import { cleanComponents, resolveDirInRoot, resolveInRoot, underRoot } from './rootpath.js';
 import { readTar } from './tar/reader.js';
@@ -59,16 +60,23 @@ interface Ctx {
    * path that resolved through existing ones — so every removal empties it (removePath).
    */
   parents: Map<string, string[]>;
+  /** Regular files queued for the I/O worker; see file-writer.ts for the ordering it relies on. */
+  files: FileWriter;
 }
 
 /** Bounds the parent cache for a hostile tar of millions of directories. */
 const MAX_CACHED_PARENTS = 1 << 16;
 
-function parentDir(ctx: Ctx, parts: string[]): string[] {
+async function parentDir(ctx: Ctx, parts: string[]): Promise<string[]> {
   const key = parts.join('/');
   const cached = ctx.parents.get(key);
   if (cached !== undefined) return cached;
-  const { resolved: parent, existingDirs } = resolveDirInRoot(ctx.root, parts);
+  let { resolved: parent, existingDirs } = resolveDirInRoot(ctx.root, parts);
+  if (queuedOnTheWay(ctx, parent)) {
+    // A file still queued for the worker would look missing (and be made a directory here).
+    await ctx.files.drain();
+    ({ resolved: parent, existingDirs } = resolveDirInRoot(ctx.root, parts));
+  }
   let cur = underRoot(ctx.root, parent.slice(0, existingDirs)); // seen as directories just now
   for (const part of parent.slice(existingDirs)) {
     cur = join(cur, part);
@@ -81,8 +89,23 @@ function parentDir(ctx: Ctx, parts: string[]): string[] {
   return parent;
 }
 
-/** Every removal goes through here: it may take away a directory or symlink some cached parent resolved through. */
+/** Whether a queued file sits at `parent` or any dir above it. */
+function queuedOnTheWay(ctx: Ctx, parent: string[]): boolean {
+  if (ctx.files.pendingCount === 0) return false;
+  let cur = ctx.root;
+  for (const part of parent) {
+    cur = join(cur, part);
+    if (ctx.files.isPending(cur)) return true;
+  }
+  return false;
+}
+
+/**
+ * Every removal goes through here: it may take away a directory or symlink some cached parent
+ * resolved through, or a file (or a dir holding files) still queued for the worker.
+ */
 async function removePath(ctx: Ctx, path: string): Promise<void> {
+  await ctx.files.drain();
   ctx.parents.clear();
   await removeAny(path);
 }
@@ -92,13 +115,14 @@ async function whiteout(ctx: Ctx, parentParts: string[], base: string): Promise<
   const dir = underRoot(ctx.root, parent);
   if (base === OPAQUE_WHITEOUT) {
     if (ctx.mode === 'snapshot') {
-      const d = parentDir(ctx, parentParts);
+      const d = await parentDir(ctx, parentParts);
       setXattr(underRoot(ctx.root, d), 'trusted.overlay.opaque', 'y');
       return;
     }
     const st = lstatOrUndefinedSync(dir);
     const prefix = parent.length === 0 ? '' : `${parent.join('/')}/`;
     if (st?.isDirectory()) {
+      await ctx.files.drain();
       ctx.parents.clear();
       await clearDir(dir, (name) => ctx.created.has(prefix + name));
     }
@@ -114,7 +138,7 @@ async function whiteout(ctx: Ctx, parentParts: string[], base: string): Promise<
     if (lstatOrUndefinedSync(dir)?.isDirectory()) await removePath(ctx, join(dir, name));
     return;
   }
-  const d = parentDir(ctx, parentParts);
+  const d = await parentDir(ctx, parentParts);
   const target = join(underRoot(ctx.root, d), name);
   await removePath(ctx, target);
   await mknod(target, 'c', 0, 0, 0);
@@ -125,9 +149,10 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
   const base = parts.pop();
   if (base === undefined) return; // the root itself: never replaced or re-moded (CVE-2021-29136)
   if (base.startsWith(WHITEOUT_PREFIX)) return whiteout(ctx, parts, base);
-  const parent = parentDir(ctx, parts);
+  const parent = await parentDir(ctx, parts);
   const rel = [...parent, base].join('/');
   const path = join(underRoot(ctx.root, parent), base);
+  if (ctx.files.isPending(path)) await ctx.files.drain(); // a duplicate entry: the queued one is what it replaces
   const existing = lstatOrUndefinedSync(path);
   const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs: h.xattrs };
   ctx.created.add(rel);
@@ -139,6 +164,7 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
     return;
   }
   if (h.type === 'link') {
+    await ctx.files.drain(); // the target may be a queued file
     // Resolve the target before removing anything: it may be this very path.
     const target = underRoot(ctx.root, resolveInRoot(ctx.root, cleanComponents(h.linkname), false));
     const st = lstatOrUndefinedSync(target);
@@ -153,6 +179,7 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
   if (existing !== undefined) await removePath(ctx, path);
   switch (h.type) {
     case 'file': {
+      if (h.xattrs.size === 0 && ctx.files.takes(h.size)) return ctx.files.add(path, h.size, body, meta);
       const written = await writeNewFile(path, body, meta);
       if (written !== h.size) throw new TsbuildError('LAYER', `short file data for ${h.name}`);
       return; // ownership, mode, xattrs and mtime are set
@@ -185,7 +212,7 @@ export async function extractLayer(source: NodeJS.ReadableStream | AsyncIterable
   const { signal } = options;
   await mkdir(targetDir, { recursive: true });
   const hash = createHash('sha256');
-  const ctx: Ctx = { root: targetDir, mode: options.mode, created: new Set(), dirTimes: [], parents: new Map() };
+  const ctx: Ctx = { root: targetDir, mode: options.mode, created: new Set(), dirTimes: [], parents: new Map(), files: new FileWriter() };
   let entries = 0;
   let current: string | undefined;
   try {
@@ -206,10 +233,13 @@ export async function extractLayer(source: NodeJS.ReadableStream | AsyncIterable
       await entry(ctx, header, body);
       current = undefined;
     }
+    await ctx.files.drain();
     // Directory times last (children changed them), deepest first.
     for (const [dir, mtime] of ctx.dirTimes.reverse()) await lutimes(dir, mtime, mtime);
   } catch (err) {
     throw wrap(signal?.aborted === true ? new AbortError(signal.reason) : err, current);
+  } finally {
+    await ctx.files.settle(); // the caller may remove the target next
   }
   return { diffId: digestFromHash(hash), entries };
 }

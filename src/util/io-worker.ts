@@ -1,7 +1,7 @@
 /**
  * One worker thread per process for bulk file-system work the main thread should not do alone on
- * a 2-core machine: hashing and writing large blobs (store/offthread.ts) and copying a COPY's
- * files (builder/copy-pool.ts). One thread, not one per user: each isolate costs ~10 MB of RSS
+ * a 2-core machine: hashing and writing large blobs (store/offthread.ts), copying a COPY's
+ * files (builder/copy-pool.ts) and writing an extracted layer's files (layers/file-writer.ts). One thread, not one per user: each isolate costs ~10 MB of RSS
  * (measured), and the two users run one after the other within a step.
  *
  * Requests carry an `id`; replies come back to the listener of that id, in order. The thread is
@@ -16,7 +16,7 @@ import { nativeDirs } from './native.js';
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { chmodSync, chownSync, copyFileSync, utimesSync, writeSync } = require('node:fs');
+const { chmodSync, chownSync, closeSync, constants, copyFileSync, fchmodSync, fchownSync, futimesSync, openSync, utimesSync, writeSync } = require('node:fs');
 const blobs = new Map();
 function fail(m, err) {
   parentPort.postMessage({ id: m.id, op: 'error', message: String(err && err.message), code: err && err.code, syscall: err && err.syscall, path: err && err.path });
@@ -34,6 +34,34 @@ function copy(m) {
     }
   }
   parentPort.postMessage({ id: m.id, op: 'done' });
+}
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** Rootless: a chown we may not do keeps our own ids (as layers/nodes.ts). */
+function chownQuiet(fd, uid, gid) {
+  try { fchownSync(fd, uid, gid); } catch (err) { if (err.code !== 'EPERM' && err.code !== 'EINVAL') throw err; }
+}
+/** Extraction's regular files (layers/file-writer.ts): create exclusively, write, owner, mode, time. */
+function files(m) {
+  const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
+  let reply = { id: m.id, op: 'done', buf: m.buf };
+  for (const j of m.jobs) {
+    let fd;
+    try {
+      fd = openSync(j.path, CREATE, 0o600);
+      let at = j.start;
+      while (at < j.end) at += writeSync(fd, buf, at, j.end - at);
+      chownQuiet(fd, j.uid, j.gid);
+      fchmodSync(fd, j.mode);
+      futimesSync(fd, j.mtime, j.mtime);
+    } catch (err) {
+      reply = { ...reply, op: 'error', message: String(err && err.message), code: err && err.code, syscall: err && err.syscall, path: err && err.path };
+      break;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+  // One reply per batch, the buffer with it for reuse (util/buffers.ts).
+  parentPort.postMessage(reply, [m.buf.buffer]);
 }
 let writeback;
 /** Starts writeback of what is written so far (best effort; see native/addon/writeback.c). */
@@ -71,7 +99,7 @@ function blob(m) {
     fail(m, err);
   }
 }
-parentPort.on('message', (m) => (m.op === 'copy' ? copy(m) : blob(m)));
+parentPort.on('message', (m) => (m.op === 'copy' ? copy(m) : m.op === 'files' ? files(m) : blob(m)));
 `;
 
 export interface IoReply {

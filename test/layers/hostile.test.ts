@@ -31,11 +31,29 @@ function outsideUnchanged(): void {
   expect(readdirSync(dir).sort()).toEqual(['outside', 'root']);
 }
 
+/**
+ * Past its first 128 files, extraction queues regular files for the I/O worker (file-writer.ts);
+ * `queued` runs a case after that many harmless files so its own entries take the queued path.
+ */
+let queued = false;
+const FILLER: RawEntry[] = Array.from({ length: 130 }, (_, i) => ({ name: `zz-filler/f${i}`, data: `${i}` }));
+
 async function extract(entries: RawEntry[], mode: 'apply' | 'snapshot' = 'apply', limits = {}): Promise<void> {
-  await extractLayer(Readable.from([makeTar(entries)]), root, { mode, limits });
+  await extractLayer(Readable.from([makeTar(queued ? [...FILLER, ...entries] : entries)]), root, { mode, limits });
 }
 
-describe.each(['apply', 'snapshot'] as const)('hostile layers (%s mode)', (mode) => {
+describe.each([
+  ['apply', 'inline'],
+  ['apply', 'queued'],
+  ['snapshot', 'inline'],
+  ['snapshot', 'queued'],
+] as const)('hostile layers (%s mode, files %s)', (mode, files) => {
+  beforeEach(() => {
+    queued = files === 'queued';
+  });
+  afterEach(() => {
+    queued = false;
+  });
   it('clamps `..` and absolute names inside the root (path traversal)', async () => {
     await extract([{ name: '../../../../../outside/secret', data: 'pwned' }, { name: `${outside}/secret`, data: 'pwned' }], mode);
     outsideUnchanged();
@@ -77,6 +95,15 @@ describe.each(['apply', 'snapshot'] as const)('hostile layers (%s mode)', (mode)
     expect(readFileSync(join(root, outside, 'pwned'), 'utf8')).toBe('p');
     expect(lstatSync(join(root, 'b')).isSymbolicLink()).toBe(true);
     expect(readFileSync(join(root, 'outside/sub/pwned'), 'utf8')).toBe('q');
+  });
+
+  it('a hard link to the file just before it, and a file under a file, see that file on disk', async () => {
+    await extract([{ name: 'a', data: 'A' }, { name: 'b', type: 'link', linkname: 'a' }], mode);
+    expect(readFileSync(join(root, 'b'), 'utf8')).toBe('A');
+    expect(lstatSync(join(root, 'b')).ino).toBe(lstatSync(join(root, 'a')).ino);
+    await expect(extract([{ name: 'f', data: 'x' }, { name: 'f/g', data: 'y' }], mode)).rejects.toThrow(/needs f to be a directory/);
+    expect(readFileSync(join(root, 'f'), 'utf8')).toBe('x');
+    outsideUnchanged();
   });
 
   it('relative symlink escaping upwards is resolved within the root', async () => {
