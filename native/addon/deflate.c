@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <node_api.h>
 
 struct libdeflate_compressor;
@@ -119,8 +120,31 @@ typedef struct {
   bool compress;
   uint8_t *out;
   size_t out_n;
+  size_t out_cap; /* what out_alloc gave out */
+  bool mapped;    /* ... and whether as a mapping */
   bool failed; /* out of memory, or (inflate) the data did not match */
 } job_t;
+
+/* Outputs of 256 KiB and more are mapped, not malloc'ed: they are made on pool threads and freed
+ * on the main thread when V8 collects them, and glibc kept ~1 MiB blocks in the pool threads'
+ * arenas (its mmap threshold rises after the first such free), so a 400 MB pull peaked at
+ * 206-236 MB RSS instead of giving the memory back as each buffer died. */
+#define MAP_MIN (256u << 10)
+
+static uint8_t *out_alloc(job_t *j, size_t n) {
+  j->out_cap = n;
+  j->mapped = n >= MAP_MIN;
+  if (!j->mapped) return malloc(n > 0 ? n : 1);
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void out_free(job_t *j) {
+  if (j->out == NULL) return;
+  if (j->mapped) munmap(j->out, j->out_cap);
+  else free(j->out);
+  j->out = NULL;
+}
 
 static void put32(uint8_t *p, uint32_t v) {
   p[0] = v & 0xff, p[1] = (v >> 8) & 0xff, p[2] = (v >> 16) & 0xff, p[3] = v >> 24;
@@ -159,7 +183,7 @@ static void member_execute(napi_env env, void *data) {
   if (j->level > 0 && looks_incompressible(j->in, j->in_n) && !shrinks(j->in, j->in_n, deflated, bound)) c = stored;
   size_t n = ld.deflate_compress(c, j->in, j->in_n, deflated, bound);
   j->out_n = HEADER + n + TRAILER;
-  j->out = n == 0 ? NULL : malloc(j->out_n);
+  j->out = n == 0 ? NULL : out_alloc(j, j->out_n);
   if (j->out == NULL) {
     j->failed = true;
     return;
@@ -180,7 +204,7 @@ static void inflate_execute(napi_env env, void *data) {
   (void)env;
   job_t *j = data;
   if (tl_decomp == NULL) tl_decomp = ld.alloc_decompressor();
-  j->out = malloc(j->size > 0 ? j->size : 1);
+  j->out = out_alloc(j, j->size);
   if (tl_decomp == NULL || j->out == NULL) {
     j->failed = true;
     return;
@@ -198,6 +222,12 @@ static void free_buffer(napi_env env, void *data, void *hint) {
   free(data);
 }
 
+/* hint: the mapping's length. */
+static void unmap_buffer(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value result;
@@ -206,22 +236,22 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_string_utf8(env, "libdeflate job cancelled", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &result);
     napi_reject_deferred(env, j->deferred, result);
-    free(j->out);
+    out_free(j);
   } else if (j->failed && j->compress) {
     napi_value msg;
     napi_create_string_utf8(env, "libdeflate: out of memory", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &result);
     napi_reject_deferred(env, j->deferred, result);
-    free(j->out);
+    out_free(j);
   } else if (j->failed) {
     napi_get_null(env, &result);
     napi_resolve_deferred(env, j->deferred, result);
-    free(j->out);
+    out_free(j);
   } else {
-    if (napi_create_external_buffer(env, j->out_n, j->out, free_buffer, NULL, &result) != napi_ok) {
+    if (napi_create_external_buffer(env, j->out_n, j->out, j->mapped ? unmap_buffer : free_buffer, (void *)(uintptr_t)j->out_cap, &result) != napi_ok) {
       void *copy;
       napi_create_buffer_copy(env, j->out_n, j->out, &copy, &result);
-      free(j->out);
+      out_free(j);
     }
     napi_resolve_deferred(env, j->deferred, result);
   }

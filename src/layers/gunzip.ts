@@ -43,11 +43,14 @@ class Bytes {
     return this.size >= n;
   }
 
-  /** The first `n` (≤ buffered) bytes: a view when they lie in one chunk, else one copy of just those bytes. */
-  peek(n: number): Buffer {
+  /**
+   * The first `n` (≤ buffered) bytes: a view when they lie in one chunk, else one copy of just
+   * those bytes (into `into` when it is large enough).
+   */
+  peek(n: number, into?: Buffer): Buffer {
     const first = this.chunks[0];
     if (first !== undefined && first.length >= n) return first.subarray(0, n);
-    const out = Buffer.allocUnsafe(n);
+    const out = into !== undefined && into.length >= n ? into.subarray(0, n) : Buffer.allocUnsafe(n);
     let at = 0;
     for (const chunk of this.chunks) {
       at += chunk.copy(out, at, 0, Math.min(chunk.length, n - at));
@@ -86,24 +89,39 @@ class Bytes {
 interface Member {
   bytes: Buffer;
   inflated: Promise<Buffer | null>;
+  /** The copy `bytes` was made in, to reuse once the member is inflated. */
+  copy: Buffer | undefined;
 }
 
+/**
+ * Members usually straddle network chunks and are copied out whole: ~1 MiB each, as much copied
+ * garbage as the compressed layer itself, which kept V8's external-memory GC busy. These copies
+ * are reused once their member is inflated (the inflate job holds them until then).
+ */
+const COPY_SIZE = (1 << 20) + (1 << 16);
+
 /** The next whole member if it is one of ours with a believable size, 'end' at a clean end, 'other' otherwise (nothing consumed). */
-async function nextMember(bytes: Bytes, ld: Libdeflate): Promise<Member | 'end' | 'other'> {
+async function nextMember(bytes: Bytes, ld: Libdeflate, spare: Buffer[]): Promise<Member | 'end' | 'other'> {
   if (!(await bytes.fill(1))) return 'end';
   if (!(await bytes.fill(MEMBER_HEADER))) return 'other';
   const size = memberSize(bytes.peek(MEMBER_HEADER));
   // The smallest deflate stream is 2 bytes (an empty fixed-Huffman block).
   if (size === undefined || size < MEMBER_HEADER + 2 + MEMBER_TRAILER || size > MAX_MEMBER) return 'other';
   if (!(await bytes.fill(size))) return 'other';
-  const member = bytes.peek(size);
+  const into = size <= COPY_SIZE ? (spare.pop() ?? Buffer.allocUnsafeSlow(COPY_SIZE)) : undefined;
+  const member = bytes.peek(size, into);
+  const copy = into !== undefined && member.buffer === into.buffer ? into : undefined;
+  if (into !== undefined && copy === undefined) spare.push(into); // a view of one chunk: no copy made
   const crc = member.readUInt32LE(size - 8);
   const isize = member.readUInt32LE(size - 4);
   const deflated = member.subarray(MEMBER_HEADER, size - MEMBER_TRAILER);
-  if (isize > MAX_ISIZE || isize > MAX_DEFLATE_RATIO * deflated.length) return 'other';
+  if (isize > MAX_ISIZE || isize > MAX_DEFLATE_RATIO * deflated.length) {
+    if (copy !== undefined) spare.push(copy);
+    return 'other';
+  }
   bytes.skip(size);
   const inflated = ld.inflateRaw(deflated, isize, crc).catch(() => null);
-  return { bytes: member, inflated };
+  return { bytes: member, inflated, copy };
 }
 
 export interface GunzipMembersOptions {
@@ -123,13 +141,14 @@ export async function* gunzipMembers(
   const it = input[Symbol.asyncIterator]();
   const bytes = new Bytes(it);
   const queue: Member[] = [];
+  const spare: Buffer[] = [];
   let tail: 'end' | 'other' | undefined;
   let decoded = false; // a member was inflated: zlib would now be past a member's end
   try {
     for (;;) {
       while (tail === undefined && queue.length < inFlight) {
         options.signal?.throwIfAborted();
-        const next = await nextMember(bytes, ld);
+        const next = await nextMember(bytes, ld, spare);
         if (typeof next === 'string') tail = next;
         else queue.push(next);
       }
@@ -149,6 +168,7 @@ export async function* gunzipMembers(
         return;
       }
       decoded = true;
+      if (head?.copy !== undefined) spare.push(head.copy); // inflated: the job let go of its input
       if (out.length > 0) yield out;
     }
   } finally {
