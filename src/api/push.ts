@@ -1,7 +1,7 @@
 /**
  * Pushing a local image: the one implementation behind `tsbuild push`, `build --push` and the
  * library's `push()`. Each built (uncompressed) layer is compressed once — the result is cached in
- * the store — one layer at a time (each compression already uses every core); a large layer is
+ * the store — two layers at a time (see compressOne); a large layer is
  * uploaded while it compresses (registry/upload-live.ts), a small one once ready, so uploads overlap
  * compression; config and manifest go last. A GC lease keeps a concurrent prune away from the
  * compressed blobs made here.
@@ -49,9 +49,11 @@ async function pushLeased(store: Store, client: RegistryClient, source: string, 
   const signalOpt = options.signal !== undefined ? { signal: options.signal } : {};
   const uo = { ...signalOpt, ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}) };
   const run = limit(options.concurrency ?? 3);
-  // One layer compresses at a time: each already uses both cores (parallel gzip), and several at
-  // once only add memory and main-thread contention; uploads still overlap the next compression.
-  const compressOne = limit(1);
+  // Two layers compress at once. Each already uses both cores (parallel gzip), but a layer of
+  // incompressible data is bound by moving its bytes (read, hash, upload, the registry's hashing and
+  // writing), not by deflate: next to a compressible one, the cores stay busy. A 400 MB image on a
+  // Debian base: 4.50 -> 4.13 s (hyperfine, 4 runs each, same minute).
+  const compressOne = limit(2);
   const upload = async (d: Descriptor, stream: LiveUpload | undefined): Promise<Descriptor> => {
     let ours = false;
     await client.uploadOnce(`${ref.registry}/${ref.repository}@${d.digest}`, () => {

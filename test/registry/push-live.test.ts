@@ -48,10 +48,12 @@ describe('push of a large built layer while it compresses', () => {
     await removeDir(dir);
   });
 
-  const uploadLog = (): string[] =>
+  /** Upload requests in order; with `session`, only those of the upload whose URL holds it (layers compress two at a time). */
+  const uploadLog = (session?: string): string[] =>
     proxy.requests
       .filter((r) => r.method === 'PATCH' || r.method === 'PUT' || (r.method === 'GET' && r.url.includes('/blobs/uploads/')))
       .filter((r) => !r.url.includes('/manifests/'))
+      .filter((r) => session === undefined || r.url.includes(session))
       .map((r) => (r.method === 'GET' ? 'status' : `${r.method}${r.headers['content-range'] !== undefined ? ` ${String(r.headers['content-range'])}` : ''}${r.reset ? ' reset' : ''}`));
 
   async function pulledLayerMatches(ref: string): Promise<void> {
@@ -77,7 +79,10 @@ describe('push of a large built layer while it compresses', () => {
     const ref = `${proxy.host}/live/reset:v1`;
     proxy.resetUpload(1_000_000);
     await pushLocalImage(store, client, 'localhost/live:v1', ref);
-    const log = uploadLog();
+    const reset = proxy.requests.find((r) => r.reset);
+    const session = /\/blobs\/uploads\/([^/?]+)/.exec(reset?.url ?? '')?.[1];
+    expect(session).toBeDefined();
+    const log = uploadLog(session);
     const first = log.indexOf('PATCH reset');
     expect(first).toBeGreaterThanOrEqual(0);
     expect(log[first + 1]).toBe('status');
