@@ -82,8 +82,12 @@ enum { SAMPLE = 4096, TRIAL = 40 * 1024, HEADER = 20, TRAILER = 8 };
 /* The member's size field and ISIZE are 32 bits: blocks are ~1 MiB, this is only a sanity cap. */
 #define MAX_MEMBER_INPUT ((size_t)1 << 30)
 
-/* Order-0 entropy above 7.95 bits per byte in three 4 KiB samples: deflate cannot win anything
- * worth its time (it spends as long failing on random bytes as compressing text). */
+/* Order-0 entropy above 7.9 bits per byte in three 4 KiB samples: deflate cannot win anything
+ * worth its time (it spends as long failing on random bytes as compressing text). Measured on
+ * 4 KiB samples, the entropy of random bytes reads 7.955 +- 0.004, not 8 (the estimate falls short
+ * by 255 / (2 * 4096 * ln 2) = 0.045): the old bound of 7.95 sent a third of random blocks through
+ * the full deflate. */
+#define INCOMPRESSIBLE_BITS 7.9
 static bool looks_incompressible(const uint8_t *b, size_t n) {
   if (n < 3 * SAMPLE) return false;
   size_t at[3] = {0, (n >> 1) - SAMPLE / 2, n - SAMPLE};
@@ -93,7 +97,7 @@ static bool looks_incompressible(const uint8_t *b, size_t n) {
     double bits = 0;
     for (int k = 0; k < 256; k++)
       if (counts[k] > 0) bits -= (counts[k] / (double)SAMPLE) * log2(counts[k] / (double)SAMPLE);
-    if (bits < 7.95) return false;
+    if (bits < INCOMPRESSIBLE_BITS) return false;
   }
   return true;
 }
