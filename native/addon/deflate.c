@@ -8,8 +8,10 @@
  *   gzipMember(input, level) -> Promise<Buffer>: one whole gzip member of `input` (header with the
  *     'TB' FEXTRA subfield = the member's total size, raw deflate, CRC32, ISIZE). Level 0 and
  *     incompressible input are stored blocks.
- *   inflateRaw(input, size, crc) -> Promise<Buffer | null>: inflates the raw deflate stream that is
- *     exactly `input` into exactly `size` bytes whose CRC32 is `crc`; null on any mismatch.
+ *   inflateRaw(input, size, crc[, into]) -> Promise<Buffer | Uint8Array | null>: inflates the raw
+ *     deflate stream that is exactly `input` into exactly `size` bytes whose CRC32 is `crc`; null on
+ *     any mismatch. With `into` (a Uint8Array of at least `size` bytes, held until the job ends) the
+ *     bytes go there and `into` is what resolves; its contents are undefined after a failure.
  * Work runs on the libuv pool; each pool thread keeps one compressor per level and one decompressor.
  */
 #define _GNU_SOURCE
@@ -124,6 +126,7 @@ typedef struct {
   bool compress;
   uint8_t *out;
   size_t out_n;
+  napi_ref output_ref; /* inflate into a caller's buffer: kept alive while the pool writes it */
   size_t out_cap; /* what out_alloc gave out */
   bool mapped;    /* ... and whether as a mapping */
   bool failed; /* out of memory, or (inflate) the data did not match */
@@ -208,7 +211,7 @@ static void inflate_execute(napi_env env, void *data) {
   (void)env;
   job_t *j = data;
   if (tl_decomp == NULL) tl_decomp = ld.alloc_decompressor();
-  j->out = out_alloc(j, j->size);
+  if (j->output_ref == NULL) j->out = out_alloc(j, j->size);
   if (tl_decomp == NULL || j->out == NULL) {
     j->failed = true;
     return;
@@ -235,6 +238,17 @@ static void unmap_buffer(napi_env env, void *data, void *hint) {
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value result;
+  if (j->output_ref != NULL) {
+    /* The caller's buffer: never ours to free; it is the result when the bytes are right. */
+    if (status == napi_ok && !j->failed) napi_get_reference_value(env, j->output_ref, &result);
+    else napi_get_null(env, &result);
+    napi_resolve_deferred(env, j->deferred, result);
+    napi_delete_reference(env, j->output_ref);
+    napi_delete_reference(env, j->input_ref);
+    napi_delete_async_work(env, j->work);
+    free(j);
+    return;
+  }
   if (status != napi_ok) {
     napi_value msg;
     napi_create_string_utf8(env, "libdeflate job cancelled", NAPI_AUTO_LENGTH, &msg);
@@ -312,16 +326,31 @@ static napi_value js_gzip_member(napi_env env, napi_callback_info info) {
   return queue(env, j, member_execute, "tsbuild:gzipMember");
 }
 
+/* An optional Uint8Array to inflate into, of at least `size` bytes. */
+static bool output_arg(napi_env env, napi_value v, job_t *j, size_t size) {
+  bool is;
+  napi_typedarray_type type;
+  size_t length;
+  void *bytes;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, &length, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      length < size || napi_create_reference(env, v, 1, &j->output_ref) != napi_ok)
+    return false;
+  j->out = bytes;
+  return true;
+}
+
 static napi_value js_inflate_raw(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   job_t *j = calloc(1, sizeof *j);
   uint32_t size = 0, crc = 0;
   if (j == NULL || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
       napi_get_value_uint32(env, argv[1], &size) != napi_ok || napi_get_value_uint32(env, argv[2], &crc) != napi_ok ||
-      !ld_available() || !input_arg(env, argv[0], j, UINT32_MAX)) {
+      !ld_available() || !input_arg(env, argv[0], j, UINT32_MAX) || (argc >= 4 && !output_arg(env, argv[3], j, size))) {
+    if (j != NULL && j->input_ref != NULL) napi_delete_reference(env, j->input_ref);
     free(j);
-    napi_throw_type_error(env, NULL, "inflateRaw(input: Uint8Array, size: number, crc: number) needs libdeflate");
+    napi_throw_type_error(env, NULL, "inflateRaw(input: Uint8Array, size: number, crc: number, into?: Uint8Array of at least size bytes) needs libdeflate");
     return NULL;
   }
   j->size = size;

@@ -85,12 +85,18 @@ async function* coalesce(input: AsyncIterable<Uint8Array>, min: number): AsyncGe
   if (size > 0) yield Buffer.concat(parts, size);
 }
 
+export interface DecompressOptions {
+  /** The consumer holds no chunk past the next 1 MiB it reads: gzip outputs may be reused (gunzip.ts). */
+  reuseOutput?: boolean;
+}
+
 /** Decompresses an async byte source whose format is known. */
-export function decompress(format: Compression, input: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncIterable<Buffer> {
+export function decompress(format: Compression, input: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: DecompressOptions = {}): AsyncIterable<Buffer> {
   if (format === 'none') return input as AsyncIterable<Buffer>;
   if (format === 'zstd') return spawnFilter('zstd', ['-q', '-d', '-c'], input, signal);
   const ld = loadLibdeflate();
-  return ld === undefined ? zlibGunzip(input) : gunzipMembers(input, ld, zlibGunzip, signal ? { signal } : {});
+  if (ld === undefined) return zlibGunzip(input);
+  return gunzipMembers(input, ld, zlibGunzip, { ...(signal ? { signal } : {}), ...(options.reuseOutput === true ? { reuseOutput: true } : {}) });
 }
 
 function zlibGunzip(input: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
@@ -143,6 +149,7 @@ export async function autoDecompress(
   source: AsyncIterable<Uint8Array>,
   signal?: AbortSignal,
   ratio: RatioLimit = DEFAULT_RATIO_LIMIT,
+  options: DecompressOptions = {},
 ): Promise<{ format: Compression; stream: AsyncIterable<Buffer> }> {
   let compressedBytes = 0;
   const counted = (async function* () {
@@ -154,7 +161,7 @@ export async function autoDecompress(
   const { head, stream } = await sniff(counted);
   const format = detectCompression(head);
   if (format === 'none') return { format, stream };
-  const inner = decompress(format, stream, signal);
+  const inner = decompress(format, stream, signal, options);
   const guarded = (async function* () {
     let total = 0;
     for await (const chunk of inner) {

@@ -216,7 +216,9 @@ export async function extractLayer(source: NodeJS.ReadableStream | AsyncIterable
   let entries = 0;
   let current: string | undefined;
   try {
-    const { stream } = await autoDecompress(source as AsyncIterable<Uint8Array>, signal, { maxRatio: limits.maxRatio, after: limits.ratioAfter });
+    // Every chunk is hashed, then read by readTar, whose file data is written or copied before it
+    // reads on, and whose PAX values are copies: nothing here holds a chunk past the next 1 MiB.
+    const { stream } = await autoDecompress(source as AsyncIterable<Uint8Array>, signal, { maxRatio: limits.maxRatio, after: limits.ratioAfter }, { reuseOutput: true });
     let total = 0;
     const hashed = (async function* () {
       for await (const chunk of stream) {

@@ -15,8 +15,12 @@ import { nativeDirs } from '../util/native.js';
 export interface Libdeflate {
   /** One whole gzip member of `input` (header with the 'TB' size subfield, deflate, CRC32, ISIZE) on the libuv pool. */
   gzipMember(input: Uint8Array, level: number): Promise<Buffer>;
-  /** Inflates the raw deflate stream that is exactly `input` into exactly `size` bytes with CRC32 `crc`; null otherwise. */
-  inflateRaw(input: Uint8Array, size: number, crc: number): Promise<Buffer | null>;
+  /**
+   * Inflates the raw deflate stream that is exactly `input` into exactly `size` bytes with CRC32
+   * `crc`; null otherwise. With `into` (at least `size` bytes, held until the promise settles) the
+   * bytes are written there and `into` resolves.
+   */
+  inflateRaw(input: Uint8Array, size: number, crc: number, into?: Uint8Array): Promise<Uint8Array | null>;
 }
 
 interface Addon extends Libdeflate {

@@ -3,6 +3,7 @@
  * decodes to exactly what today's zlib path gives, or is refused as it refuses it.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -204,6 +205,50 @@ describe('gunzip of gzip members', () => {
       const m = members(layer);
       layer[m[2]![0] + m[2]![1] - 6]! ^= 1;
       await expect(extractLayer(Readable.from([layer]), `${dir}/bad`, { mode: 'apply' })).rejects.toMatchObject({ name: 'TsbuildError', code: 'LAYER' });
+    } finally {
+      cleanup(dir);
+    }
+  });
+
+  it('with reused outputs, a reader that holds views for up to 1 MiB sees every byte as it was', async () => {
+    const data = Buffer.concat([randomBytes(6 << 20), Buffer.alloc(3 << 20, 'text line '), randomBytes((1 << 20) + 123)]);
+    const gz = await collect(memberGzip(chunked(data, 1 << 20), ld()));
+    // Reads of odd sizes up to 1 MiB, each assembled from views of the chunks it spans (as the tar
+    // reader does), and compared only once the next chunks have been pulled.
+    const it = gunzipMembers(chunked(gz, 65536), ld(), () => { throw new Error("no zlib"); }, { reuseOutput: true })[Symbol.asyncIterator]();
+    let buf: Buffer = Buffer.alloc(0);
+    let at = 0;
+    const sizes = [512, 1 << 20, 700_001, 513, (1 << 20) - 1, 4096];
+    for (let i = 0; at < data.length; i++) {
+      const n = Math.min(sizes[i % sizes.length] ?? 512, data.length - at);
+      const parts: Buffer[] = [];
+      let have = 0;
+      while (have < n) {
+        if (buf.length === 0) {
+          const r = await it.next();
+          if (r.done === true) throw new Error('ended early');
+          buf = r.value;
+        }
+        const take = Math.min(n - have, buf.length);
+        parts.push(buf.subarray(0, take));
+        buf = buf.subarray(take);
+        have += take;
+      }
+      expect(Buffer.concat(parts).equals(data.subarray(at, at + n))).toBe(true);
+      at += n;
+    }
+    expect((await it.next()).done).toBe(true);
+  });
+
+  it('extracts a many-MiB member layer with reused outputs exactly (PAX records and files across chunk edges)', async () => {
+    const dir = tempDir();
+    try {
+      const files = Array.from({ length: 12 }, (_, i) => ({ name: `d/f${i}`, data: randomBytes(600_000 + i * 7919).toString('latin1'), xattrs: i % 3 === 0 ? { 'user.k': 'v'.repeat(3000 + i) } : {} }));
+      const tar = makeTar(files);
+      const layer = await collect(memberGzip(chunked(tar, 1 << 20), ld()));
+      const { diffId } = await extractLayer(Readable.from([layer]), `${dir}/x`, { mode: 'apply' });
+      expect(diffId).toBe(sha256Digest(tar));
+      for (const f of files) expect(readFileSync(`${dir}/x/${f.name}`).equals(Buffer.from(f.data))).toBe(true); // makeTar writes the data as UTF-8
     } finally {
       cleanup(dir);
     }
