@@ -164,9 +164,11 @@ async function entry(ctx: Ctx, h: TarHeader, body: AsyncIterable<Buffer>): Promi
     return;
   }
   if (h.type === 'link') {
-    await ctx.files.drain(); // the target may be a queued file
     // Resolve the target before removing anything: it may be this very path.
     const target = underRoot(ctx.root, resolveInRoot(ctx.root, cleanComponents(h.linkname), false));
+    // A target still queued for the worker must be on disk to be linked. (A queued file higher up
+    // resolves as it would on disk: a regular file there makes the target missing either way.)
+    if (ctx.files.isPending(target)) await ctx.files.drain();
     const st = lstatOrUndefinedSync(target);
     if (st === undefined || st.isDirectory() || target === ctx.root) {
       throw new TsbuildError('LAYER', `hard link ${h.name} → ${h.linkname}: target missing or a directory`);
