@@ -10,7 +10,7 @@
  * mtime) waits for `drain()`. Small copies never start the thread: the first files run inline.
  */
 import { chmodSync, chownSync, constants, copyFileSync, utimesSync } from 'node:fs';
-import { openIoChannel, replyError, type IoChannel } from '../util/io-worker.js';
+import { IoBatches } from '../util/io-worker.js';
 
 export interface FileJob {
   src: string;
@@ -43,24 +43,24 @@ const BATCH = 64;
 const AHEAD = 3;
 
 export class FileCopier {
-  /** Staged paths queued or being copied. */
-  readonly pending = new Set<string>();
+  readonly #batches = new IoBatches(AHEAD);
   #queue: FileJob[] = [];
   #inline = 0;
-  #channel: IoChannel | undefined;
-  /** Resolvers of the batches sent, oldest first (the worker answers in order). */
-  readonly #inflight: { jobs: FileJob[]; done: () => void; settled: Promise<void> }[] = [];
-  #failure: Error | undefined;
+
+  /** Staged paths queued or being copied. */
+  get pending(): ReadonlySet<string> {
+    return this.#batches.pending;
+  }
 
   /** Queues a copy; may wait for room. Throws the first failure of an earlier batch. */
   async add(job: FileJob): Promise<void> {
-    this.#throwIfFailed();
+    this.#batches.throwIfFailed();
     if (this.#inline < INLINE_FIRST) {
       this.#inline++;
       copyFileJob(job);
       return;
     }
-    this.pending.add(job.dst);
+    this.#batches.pending.add(job.dst);
     this.#queue.push(job);
     if (this.#queue.length >= BATCH) await this.#send();
   }
@@ -68,41 +68,20 @@ export class FileCopier {
   /** Waits until every queued file is on disk. */
   async drain(): Promise<void> {
     while (this.#queue.length > 0) await this.#send();
-    await this.#settled();
-    this.#throwIfFailed();
+    await this.#batches.settled();
+    this.#batches.throwIfFailed();
   }
 
   /** After success or failure: waits until the worker no longer touches the staging dir. */
   async settle(): Promise<void> {
     this.#queue = [];
-    await this.#settled();
-    this.#channel?.close();
-    this.#channel = undefined;
-  }
-
-  async #settled(): Promise<void> {
-    while (this.#inflight.length > 0) await this.#inflight[0]?.settled;
+    await this.#batches.settled();
+    this.#batches.close();
   }
 
   async #send(): Promise<void> {
-    while (this.#inflight.length >= AHEAD) await this.#inflight[0]?.settled;
-    this.#throwIfFailed();
+    await this.#batches.room();
     const jobs = this.#queue.splice(0, BATCH);
-    this.#channel ??= openIoChannel((reply) => {
-      const batch = this.#inflight.shift();
-      if (reply.op === 'error') this.#failure ??= replyError(reply);
-      if (batch !== undefined) for (const j of batch.jobs) this.pending.delete(j.dst);
-      batch?.done();
-      // A dead thread answers once for everything outstanding.
-      if (reply.died === true) for (const b of this.#inflight.splice(0)) b.done();
-    });
-    let done = (): void => undefined;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    this.#inflight.push({ jobs, done, settled });
-    this.#channel.send({ op: 'copy', flags: COPY_FLAGS, jobs });
-  }
-
-  #throwIfFailed(): void {
-    if (this.#failure !== undefined) throw this.#failure;
+    this.#batches.post({ op: 'copy', flags: COPY_FLAGS, jobs }, jobs.map((j) => j.dst));
   }
 }

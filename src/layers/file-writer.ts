@@ -14,7 +14,7 @@
  */
 import { BIG_BUFFER, recycleBigBuffer, takeBigBuffer } from '../util/buffers.js';
 import { TsbuildError } from '../util/errors.js';
-import { openIoChannel, replyError, type IoChannel } from '../util/io-worker.js';
+import { IoBatches, replyError } from '../util/io-worker.js';
 
 export interface FileJobMeta {
   uid: number;
@@ -38,23 +38,28 @@ const MAX_JOBS = 256;
 const AHEAD = 3;
 
 export class FileWriter {
-  readonly #pending = new Set<string>();
+  readonly #batches = new IoBatches(
+    AHEAD,
+    (reply) => {
+      const cause = replyError(reply);
+      return new TsbuildError('LAYER', cause.message, { cause });
+    },
+    (reply) => {
+      if (reply.buf !== undefined) recycleBigBuffer(reply.buf.buffer as ArrayBuffer);
+    },
+  );
   #inline = 0;
   #buf: Buffer | undefined;
   #used = 0;
   #jobs: Job[] = [];
-  #channel: IoChannel | undefined;
-  /** Batches sent, oldest first (the worker answers in order). */
-  readonly #inflight: { paths: string[]; done: () => void; settled: Promise<void> }[] = [];
-  #failure: Error | undefined;
 
   /** Files queued and maybe not on disk yet. */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#batches.pending.size;
   }
 
   isPending(path: string): boolean {
-    return this.#pending.has(path);
+    return this.#batches.pending.has(path);
   }
 
   /** Whether a file of `size` bytes without xattrs should be queued (counts the inline ones). */
@@ -69,7 +74,7 @@ export class FileWriter {
 
   /** Queues `path` with exactly `size` bytes from `body`; may wait for room. Throws an earlier batch's failure. */
   async add(path: string, size: number, body: AsyncIterable<Buffer>, meta: FileJobMeta): Promise<void> {
-    this.#throwIfFailed();
+    this.#batches.throwIfFailed();
     if (this.#buf !== undefined && this.#used + size > BIG_BUFFER) await this.#send();
     const buf = (this.#buf ??= takeBigBuffer());
     const start = this.#used;
@@ -81,34 +86,28 @@ export class FileWriter {
     if (end - start !== size) throw new TsbuildError('LAYER', `short file data for ${path}`);
     this.#used = end;
     this.#jobs.push({ path, start, end, uid: meta.uid, gid: meta.gid, mode: meta.mode & 0o7777, mtime: meta.mtime });
-    this.#pending.add(path);
+    this.#batches.pending.add(path);
     if (this.#jobs.length >= MAX_JOBS) await this.#send();
   }
 
   /** Waits until every queued file is on disk; throws the first failure. */
   async drain(): Promise<void> {
     if (this.#jobs.length > 0) await this.#send();
-    await this.#settled();
-    this.#throwIfFailed();
+    await this.#batches.settled();
+    this.#batches.throwIfFailed();
   }
 
   /** After success or failure: returns once the worker no longer touches the target dir. */
   async settle(): Promise<void> {
     this.#jobs = [];
-    await this.#settled();
-    this.#channel?.close();
-    this.#channel = undefined;
+    await this.#batches.settled();
+    this.#batches.close();
     if (this.#buf !== undefined) recycleBigBuffer(this.#buf.buffer as ArrayBuffer);
     this.#buf = undefined;
   }
 
-  async #settled(): Promise<void> {
-    while (this.#inflight.length > 0) await this.#inflight[0]?.settled;
-  }
-
   async #send(): Promise<void> {
-    while (this.#inflight.length >= AHEAD) await this.#inflight[0]?.settled;
-    this.#throwIfFailed();
+    await this.#batches.room();
     const jobs = this.#jobs;
     const buf = this.#buf;
     this.#jobs = [];
@@ -118,30 +117,6 @@ export class FileWriter {
       if (buf !== undefined) recycleBigBuffer(buf.buffer as ArrayBuffer);
       return;
     }
-    this.#channel ??= openIoChannel((reply) => {
-      const batch = this.#inflight.shift();
-      if (reply.op === 'error') {
-        const cause = replyError(reply);
-        this.#failure ??= new TsbuildError('LAYER', cause.message, { cause });
-      }
-      if (reply.buf !== undefined) recycleBigBuffer(reply.buf.buffer as ArrayBuffer);
-      if (batch !== undefined) for (const p of batch.paths) this.#pending.delete(p);
-      batch?.done();
-      // A dead thread answers once for everything outstanding.
-      if (reply.died === true) {
-        for (const b of this.#inflight.splice(0)) {
-          for (const p of b.paths) this.#pending.delete(p);
-          b.done();
-        }
-      }
-    });
-    let done = (): void => undefined;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    this.#inflight.push({ paths: jobs.map((j) => j.path), done, settled });
-    this.#channel.send({ op: 'files', jobs, buf }, [buf.buffer as ArrayBuffer]);
-  }
-
-  #throwIfFailed(): void {
-    if (this.#failure !== undefined) throw this.#failure;
+    this.#batches.post({ op: 'files', jobs, buf }, jobs.map((j) => j.path), [buf.buffer as ArrayBuffer]);
   }
 }

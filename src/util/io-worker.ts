@@ -169,3 +169,67 @@ export function replyError(reply: IoReply): Error {
   const { message = 'I/O worker failed', code, syscall, path } = reply;
   return Object.assign(new Error(message), code !== undefined ? { code } : {}, syscall !== undefined ? { syscall } : {}, path !== undefined ? { path } : {});
 }
+
+/**
+ * Batches of jobs for the I/O worker, a bounded number in flight, answered in order: the
+ * bookkeeping the COPY file copier (builder/copy-pool.ts) and the extraction file writer
+ * (layers/file-writer.ts) share. Callers put a job's path in `pending` when they queue it; it leaves
+ * when its batch is answered. The first failure is kept and thrown by the next `room()` or
+ * `throwIfFailed()`.
+ */
+export class IoBatches {
+  readonly pending = new Set<string>();
+  #channel: IoChannel | undefined;
+  readonly #inflight: { paths: string[]; done: () => void; settled: Promise<void> }[] = [];
+  #failure: Error | undefined;
+
+  /**
+   * @param ahead batches in flight: the worker always has the next one while the caller fills another
+   * @param toError the error kept for a failed batch
+   * @param onReply sees every reply first (a buffer coming back for reuse)
+   */
+  constructor(
+    private readonly ahead: number,
+    private readonly toError: (reply: IoReply) => Error = replyError,
+    private readonly onReply: (reply: IoReply) => void = () => undefined,
+  ) {}
+
+  /** Waits until fewer than `ahead` batches are in flight; throws the first failure. */
+  async room(): Promise<void> {
+    while (this.#inflight.length >= this.ahead) await this.#inflight[0]?.settled;
+    this.throwIfFailed();
+  }
+
+  /** Posts one batch whose jobs are at `paths`. */
+  post(message: Record<string, unknown>, paths: string[], transfer?: ArrayBuffer[]): void {
+    this.#channel ??= openIoChannel((reply) => this.#answer(reply));
+    let done = (): void => undefined;
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    this.#inflight.push({ paths, done, settled });
+    this.#channel.send(message, transfer);
+  }
+
+  #answer(reply: IoReply): void {
+    this.onReply(reply);
+    if (reply.op === 'error') this.#failure ??= this.toError(reply);
+    // A dead thread answers once for everything outstanding.
+    for (const batch of this.#inflight.splice(0, reply.died === true ? this.#inflight.length : 1)) {
+      for (const p of batch.paths) this.pending.delete(p);
+      batch.done();
+    }
+  }
+
+  /** Returns once no batch is in flight: the worker no longer touches what they named. */
+  async settled(): Promise<void> {
+    while (this.#inflight.length > 0) await this.#inflight[0]?.settled;
+  }
+
+  close(): void {
+    this.#channel?.close();
+    this.#channel = undefined;
+  }
+
+  throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}
