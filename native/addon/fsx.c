@@ -7,6 +7,8 @@
  *                     '/' (never part of a name), and their lstat in one Float64Array of LSTAT_FIELDS
  *                     numbers each (see below). One call per directory instead of one per entry:
  *                     no BigInt, no per-entry object, every value exact (64-bit ones split in halves).
+ *   markTopDir(path) -> true when the directory now carries FS_TOPDIR_FL (chattr +T), false when
+ *                     its file system has no such flag (not ext2/3/4). See src/store/tmp.ts for why.
  * Errors are thrown as Error objects whose `code` is the errno name (EBADF, EEXIST, ...), like Node's.
  */
 #define _GNU_SOURCE
@@ -19,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <node_api.h>
@@ -192,6 +196,35 @@ static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_markTopDir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char path[4096];
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) {
+    napi_throw_type_error(env, NULL, "markTopDir(path: string)");
+    return NULL;
+  }
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return throw_errno_path(env, errno, "open", path, NULL);
+  int flags = 0, err = 0;
+  bool marked = false;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+    if (flags & FS_TOPDIR_FL) marked = true;
+    else if (ioctl(fd, FS_IOC_SETFLAGS, &(int){flags | FS_TOPDIR_FL}) == 0) marked = true;
+    else err = errno;
+  } else {
+    err = errno;
+  }
+  close(fd);
+  /* No inode flags on this file system (tmpfs, xfs, overlay...): nothing to mark, not an error. */
+  if (err != 0 && err != ENOTTY && err != EOPNOTSUPP && err != EINVAL && err != ENOSYS) return throw_errno_path(env, err, "ioctl FS_IOC_SETFLAGS", path, NULL);
+  napi_value out;
+  napi_get_boolean(env, marked, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "flock", NAPI_AUTO_LENGTH, js_flock, NULL, &fn);
@@ -200,5 +233,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "mknod", fn);
   napi_create_function(env, "lstatDir", NAPI_AUTO_LENGTH, js_lstatDir, NULL, &fn);
   napi_set_named_property(env, exports, "lstatDir", fn);
+  napi_create_function(env, "markTopDir", NAPI_AUTO_LENGTH, js_markTopDir, NULL, &fn);
+  napi_set_named_property(env, exports, "markTopDir", fn);
   return exports;
 }

@@ -7,7 +7,7 @@ import { createCacheIndex, createCompressionCache } from './cache.js';
 import { withFileLock } from './lock.js';
 import { createSnapshots } from './snapshots.js';
 import { createTags, emptyIndex, readIndex, writeIndex } from './tags.js';
-import { createProcessTmp, sweepTmp } from './tmp.js';
+import { createProcessTmp, spreadStaging, sweepTmp } from './tmp.js';
 import type { Signal, Store } from './types.js';
 
 /** $TSBUILD_ROOT, else /var/lib/tsbuild for root, else $XDG_DATA_HOME/tsbuild or ~/.local/share/tsbuild. */
@@ -34,6 +34,7 @@ export async function openStore(root: string, options: Signal = {}): Promise<Sto
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
     }
+    spreadStaging(abs);
     tmpDir = await createProcessTmp(abs);
   } catch (err) {
     throw new TsbuildError('STORE', `cannot open store at ${abs}: ${errnoCode(err) === 'ENOSPC' ? 'no space left on device' : messageOf(err)}`, {

@@ -9,6 +9,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../util/errors.js';
 import { tmpName } from '../util/fs.js';
+import { loadFsx } from '../util/native.js';
 
 /** Names from util/fs tmpName: `<prefix>-<pid>-<hex>`. */
 const OWNED = /^[a-z.]+-(\d+)-[0-9a-f]+$/;
@@ -23,6 +24,24 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return errnoCode(err) === 'EPERM';
+  }
+}
+
+/**
+ * Marks `<root>/tmp` as a top of unrelated trees (ext4's FS_TOPDIR_FL, `chattr +T`), so the kernel
+ * places each process's staging dir, and with it every file a pull extracts or a RUN writes, in a
+ * lightly used block group instead of the one next to the store. Why: on ext4 without a journal the
+ * inode allocator skips inodes freed in the last 60–360 s and scans for them from the start of the
+ * group on every create; after a store (or a previous snapshot) of 10,000 files was deleted, each new
+ * file rescanned all of them: a 400 MB pull spent 5–7 s in the kernel (perf: recently_deleted,
+ * find_get_block_common) and took 8.2 s; with the flag 1.3 s and 3.7 s. A hint only: file systems
+ * without the flag, or a refusal, change nothing.
+ */
+export function spreadStaging(root: string): void {
+  try {
+    loadFsx()?.markTopDir?.(join(root, 'tmp'));
+  } catch {
+    // best effort: placement, never correctness
   }
 }
 

@@ -28,6 +28,8 @@ export interface Fsx {
    * native/addon/fsx.c). Optional: an addon built before it existed lacks it.
    */
   lstatDir?(path: string): [string, Float64Array];
+  /** Sets FS_TOPDIR_FL (chattr +T) on a directory; false when its file system has no inode flags. Optional, as lstatDir. */
+  markTopDir?(path: string): boolean;
 }
 
 let fsx: Fsx | null | undefined;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +32,20 @@ describe('store layout', () => {
   it('is an OCI image layout from the start', () => {
     expect(JSON.parse(readFileSync(join(store.root, 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
     expect(JSON.parse(readFileSync(join(store.root, 'index.json'), 'utf8'))).toMatchObject({ schemaVersion: 2, manifests: [] });
+  });
+
+  it('marks tmp/ as a top directory (chattr +T) on ext4, so staging spreads over block groups', () => {
+    const tmp = join(store.root, 'tmp');
+    const fsType = execFileSync('stat', ['-f', '-c', '%T', tmp], { encoding: 'utf8' }).trim();
+    // The test runs where the store would: on ext4 (reported as ext2/ext3) the flag must be set.
+    expect(fsType).toBe('ext2/ext3');
+    const attrs = execFileSync('lsattr', ['-d', tmp], { encoding: 'utf8' }).split(' ')[0] ?? '';
+    expect(attrs).toContain('T');
+    // Existing stores are marked too: opening again keeps it, never fails.
+    execFileSync('chattr', ['-T', tmp]);
+    return openStore(store.root).then(() => {
+      expect(execFileSync('lsattr', ['-d', tmp], { encoding: 'utf8' }).split(' ')[0]).toContain('T');
+    });
   });
 
   it('defaultStoreRoot honours TSBUILD_ROOT, then root, then XDG', () => {
