@@ -34,8 +34,10 @@ function pidAlive(pid: number): boolean {
  * inode allocator skips inodes freed in the last 60–360 s and scans for them from the start of the
  * group on every create; after a store (or a previous snapshot) of 10,000 files was deleted, each new
  * file rescanned all of them: a 400 MB pull spent 5–7 s in the kernel (perf: recently_deleted,
- * find_get_block_common) and took 8.2 s; with the flag 1.3 s and 3.7 s. A hint only: file systems
- * without the flag, or a refusal, change nothing.
+ * find_get_block_common) and took 6-8 s. With the flag most pulls land in a group without that
+ * debris (bench pull medians 2.35-3.36 s in four runs; without it 5.26 and 5.91 s), but not all: the
+ * kernel may still pick the group just emptied (a 6.33 s run right after a 6 GB prune). A hint only:
+ * file systems without the flag, or a refusal, change nothing.
  */
 export function spreadStaging(root: string): void {
   try {
