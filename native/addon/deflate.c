@@ -244,12 +244,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     else napi_get_null(env, &result);
     napi_resolve_deferred(env, j->deferred, result);
     napi_delete_reference(env, j->output_ref);
-    napi_delete_reference(env, j->input_ref);
-    napi_delete_async_work(env, j->work);
-    free(j);
-    return;
-  }
-  if (status != napi_ok) {
+  } else if (status != napi_ok) {
     napi_value msg;
     napi_create_string_utf8(env, "libdeflate job cancelled", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &result);
@@ -278,16 +273,19 @@ static void complete(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
-/* Takes a Uint8Array argument (kept alive by a reference while the pool reads it). */
-static bool input_arg(napi_env env, napi_value v, job_t *j, size_t max) {
+/* `v` as a Uint8Array: its bytes and length. */
+static bool uint8_array(napi_env env, napi_value v, void **bytes, size_t *length) {
   bool is;
   napi_typedarray_type type;
-  size_t length;
+  return napi_is_typedarray(env, v, &is) == napi_ok && is &&
+         napi_get_typedarray_info(env, v, &type, length, bytes, NULL, NULL) == napi_ok && type == napi_uint8_array;
+}
+
+/* Takes a Uint8Array argument (kept alive by a reference while the pool reads it). */
+static bool input_arg(napi_env env, napi_value v, job_t *j, size_t max) {
   void *bytes;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, &length, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array ||
-      length > max)
-    return false;
+  size_t length;
+  if (!uint8_array(env, v, &bytes, &length) || length > max) return false;
   j->in = bytes;
   j->in_n = length;
   return napi_create_reference(env, v, 1, &j->input_ref) == napi_ok;
@@ -326,16 +324,11 @@ static napi_value js_gzip_member(napi_env env, napi_callback_info info) {
   return queue(env, j, member_execute, "tsbuild:gzipMember");
 }
 
-/* An optional Uint8Array to inflate into, of at least `size` bytes. */
+/* An optional Uint8Array to inflate into, of at least `size` bytes (kept alive while the pool writes it). */
 static bool output_arg(napi_env env, napi_value v, job_t *j, size_t size) {
-  bool is;
-  napi_typedarray_type type;
-  size_t length;
   void *bytes;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, &length, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array ||
-      length < size || napi_create_reference(env, v, 1, &j->output_ref) != napi_ok)
-    return false;
+  size_t length;
+  if (!uint8_array(env, v, &bytes, &length) || length < size || napi_create_reference(env, v, 1, &j->output_ref) != napi_ok) return false;
   j->out = bytes;
   return true;
 }
