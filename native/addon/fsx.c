@@ -44,6 +44,18 @@ static napi_value throw_errno_path(napi_env env, int err, const char *call, cons
   return NULL;
 }
 
+/* The one string argument of `usage` into `path`; false (a TypeError thrown) if it is not one or too long. */
+static bool path_arg(napi_env env, napi_callback_info info, char *path, size_t cap, const char *usage) {
+  size_t argc = 1, len = 0;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], path, cap, &len) != napi_ok || len >= cap - 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
+}
+
 static napi_value js_flock(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -98,15 +110,8 @@ static void put64(double *f, int hi, uint64_t v) {
 /* Reads every name first (the stream may not be stat'ed while it is open under concurrent
  * renames anyway), sorts them, then fstatat()s each relative to the directory's fd. */
 static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char path[4096];
-  size_t len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) {
-    napi_throw_type_error(env, NULL, "lstatDir(path: string)");
-    return NULL;
-  }
+  if (!path_arg(env, info, path, sizeof path, "lstatDir(path: string)")) return NULL;
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return throw_errno_path(env, errno, "scandir", path, NULL);
   DIR *dir = fdopendir(fd);
@@ -197,15 +202,8 @@ static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_markTopDir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char path[4096];
-  size_t len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) {
-    napi_throw_type_error(env, NULL, "markTopDir(path: string)");
-    return NULL;
-  }
+  if (!path_arg(env, info, path, sizeof path, "markTopDir(path: string)")) return NULL;
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return throw_errno_path(env, errno, "open", path, NULL);
   int flags = 0, err = 0;
