@@ -68,15 +68,13 @@ export class FileCopier {
   /** Waits until every queued file is on disk. */
   async drain(): Promise<void> {
     while (this.#queue.length > 0) await this.#send();
-    await this.#batches.settled();
-    this.#batches.throwIfFailed();
+    await this.#batches.drained();
   }
 
   /** After success or failure: waits until the worker no longer touches the staging dir. */
   async settle(): Promise<void> {
     this.#queue = [];
-    await this.#batches.settled();
-    this.#batches.close();
+    await this.#batches.stop();
   }
 
   async #send(): Promise<void> {

@@ -93,15 +93,13 @@ export class FileWriter {
   /** Waits until every queued file is on disk; throws the first failure. */
   async drain(): Promise<void> {
     if (this.#jobs.length > 0) await this.#send();
-    await this.#batches.settled();
-    this.#batches.throwIfFailed();
+    await this.#batches.drained();
   }
 
   /** After success or failure: returns once the worker no longer touches the target dir. */
   async settle(): Promise<void> {
     this.#jobs = [];
-    await this.#batches.settled();
-    this.#batches.close();
+    await this.#batches.stop();
     if (this.#buf !== undefined) recycleBigBuffer(this.#buf.buffer as ArrayBuffer);
     this.#buf = undefined;
   }

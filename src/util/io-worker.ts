@@ -1,8 +1,9 @@
 /**
  * One worker thread per process for bulk file-system work the main thread should not do alone on
- * a 2-core machine: hashing and writing large blobs (store/offthread.ts), copying a COPY's
- * files (builder/copy-pool.ts) and writing an extracted layer's files (layers/file-writer.ts). One thread, not one per user: each isolate costs ~10 MB of RSS
- * (measured), and the two users run one after the other within a step.
+ * a 2-core machine: hashing and writing large blobs (store/offthread.ts), copying a COPY's files
+ * (builder/copy-pool.ts) and writing an extracted layer's files (layers/file-writer.ts). One
+ * thread, not one per user: each isolate costs ~10 MB of RSS (measured), and on 2 cores a second
+ * thread has no core of its own (a pull's blob writer and file writer share this one).
  *
  * Requests carry an `id`; replies come back to the listener of that id, in order. The thread is
  * started on first use and unref'd whenever no request is outstanding, so it never keeps the
@@ -18,8 +19,12 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { chmodSync, chownSync, closeSync, constants, copyFileSync, fchmodSync, fchownSync, futimesSync, openSync, utimesSync, writeSync } = require('node:fs');
 const blobs = new Map();
+/** An error reply: what IoReply carries of the fs error. */
+function failure(m, err) {
+  return { id: m.id, op: 'error', message: String(err && err.message), code: err && err.code, syscall: err && err.syscall, path: err && err.path };
+}
 function fail(m, err) {
-  parentPort.postMessage({ id: m.id, op: 'error', message: String(err && err.message), code: err && err.code, syscall: err && err.syscall, path: err && err.path });
+  parentPort.postMessage(failure(m, err));
 }
 function copy(m) {
   for (const j of m.jobs) {
@@ -54,7 +59,7 @@ function files(m) {
       fchmodSync(fd, j.mode);
       futimesSync(fd, j.mtime, j.mtime);
     } catch (err) {
-      reply = { ...reply, op: 'error', message: String(err && err.message), code: err && err.code, syscall: err && err.syscall, path: err && err.path };
+      reply = { ...failure(m, err), buf: m.buf };
       break;
     } finally {
       if (fd !== undefined) closeSync(fd);
@@ -174,8 +179,8 @@ export function replyError(reply: IoReply): Error {
  * Batches of jobs for the I/O worker, a bounded number in flight, answered in order: the
  * bookkeeping the COPY file copier (builder/copy-pool.ts) and the extraction file writer
  * (layers/file-writer.ts) share. Callers put a job's path in `pending` when they queue it; it leaves
- * when its batch is answered. The first failure is kept and thrown by the next `room()` or
- * `throwIfFailed()`.
+ * when its batch is answered. The first failure is kept and thrown by the next `room()`,
+ * `drained()` or `throwIfFailed()`.
  */
 export class IoBatches {
   readonly pending = new Set<string>();
@@ -219,14 +224,21 @@ export class IoBatches {
     }
   }
 
-  /** Returns once no batch is in flight: the worker no longer touches what they named. */
-  async settled(): Promise<void> {
-    while (this.#inflight.length > 0) await this.#inflight[0]?.settled;
+  /** Returns once every batch sent is done; throws the first failure. */
+  async drained(): Promise<void> {
+    await this.#settled();
+    this.throwIfFailed();
   }
 
-  close(): void {
+  /** After success or failure: returns once the worker no longer touches what the batches named. */
+  async stop(): Promise<void> {
+    await this.#settled();
     this.#channel?.close();
     this.#channel = undefined;
+  }
+
+  async #settled(): Promise<void> {
+    while (this.#inflight.length > 0) await this.#inflight[0]?.settled;
   }
 
   throwIfFailed(): void {
