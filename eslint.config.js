@@ -1,9 +1,9 @@
 // Lint rules that catch real bugs in async, stream-heavy code; formatting is not policed here.
-// Plain .mjs scripts (bench harness, the README's API example) are outside the TS project; the example is run by a test instead.
+// Plain JS (bin/'s start-up shim, .mjs scripts: bench harness, the README's API example) are outside the TS project; the example is run by a test instead.
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'eslint.config.js', 'scripts/**', 'bench/**', 'examples/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'eslint.config.js', 'scripts/**', 'bin/**', 'bench/**', 'examples/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

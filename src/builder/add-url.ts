@@ -12,7 +12,10 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Dispatcher, Response, fetch as undiciFetch } from 'undici';
 import type { Digest } from '../image/index.js';
+import { makeAgent } from '../registry/tls.js';
+import { loadUndici } from '../registry/undici.js';
 import type { Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
 
@@ -63,11 +66,29 @@ export interface Downloaded {
  * an error and nothing is stored.
  */
 export async function downloadToBlob(store: Store, source: string, options: { expected?: Digest; signal?: AbortSignal } = {}): Promise<Downloaded> {
+  const { fetch } = await loadUndici();
+  // undici's own fetch with our agent, not the global one: the agent trusts the NODE_EXTRA_CA_CERTS
+  // that the bin/tsbuild launcher kept from Node's start-up (registry/tls.ts).
+  const dispatcher = await makeAgent({ ca: [] }, true);
+  try {
+    return await download(store, source, options, fetch, dispatcher);
+  } finally {
+    await dispatcher.destroy();
+  }
+}
+
+async function download(
+  store: Store,
+  source: string,
+  options: { expected?: Digest; signal?: AbortSignal },
+  fetch: typeof undiciFetch,
+  dispatcher: Dispatcher,
+): Promise<Downloaded> {
   const { signal } = options;
   let url = parseHttpUrl(source);
   let response: Response | undefined;
   for (let hop = 0; ; hop++) {
-    response = await fetch(url, { redirect: 'manual', credentials: 'omit', ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
+    response = await fetch(url, { redirect: 'manual', credentials: 'omit', dispatcher, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
       if (signal?.aborted === true) throw err;
       throw new TsbuildError('CONTEXT', `ADD ${source}: request to ${url.href} failed`, { cause: err });
     });

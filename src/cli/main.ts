@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { suggest } from '../parser/suggest.js';
+import { adoptDeferredCaCerts } from '../registry/tls.js';
 import { TsbuildError } from '../util/errors.js';
 import { parseArgs, flagBool, type FlagSpec } from './args.js';
 import { COMMANDS, type CliIO } from './commands/index.js';
@@ -118,6 +119,7 @@ export function usage(): string {
 
 /** Called by bin/tsbuild. */
 export function run(): void {
+  adoptDeferredCaCerts();
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -79,7 +79,7 @@ export class RegistryClient {
   readonly #tokens = new TokenCache();
   readonly #agents: Agent[] = [];
   /** Agent for other hosts (token realms, blob storage after a redirect): never gets registry TLS settings. */
-  #foreign: Agent | undefined;
+  #foreign: Promise<Agent> | undefined;
   /** De-duplicates blob uploads by "<registry>/<repo>@<digest>" across concurrent pushes. */
   readonly uploadOnce = singleflight<string, unknown>();
 
@@ -116,14 +116,14 @@ export class RegistryClient {
     return [...new Set([...(this.mirrors[registry] ?? []), ...fromConf, registry])];
   }
 
-  async #foreignAgent(): Promise<Agent> {
-    this.#foreign ??= new (await loadUndici()).Agent({ keepAliveTimeout: 10_000 });
+  #foreignAgent(): Promise<Agent> {
+    this.#foreign ??= makeAgent({ ca: [] }, true);
     return this.#foreign;
   }
 
   async close(): Promise<void> {
     this.#hosts.clear();
-    await Promise.all([...this.#agents.map((a) => a.close()), ...(this.#foreign !== undefined ? [this.#foreign.close()] : [])]);
+    await Promise.all([...this.#agents.map((a) => a.close()), ...(this.#foreign !== undefined ? [this.#foreign.then((a) => a.close())] : [])]);
   }
 
   /** Base URL and dispatcher for a registry, probing HTTPS→HTTP only where plain HTTP is allowed. */

@@ -37,15 +37,51 @@ export async function readCertsDir(certsDir: string, host: string): Promise<TlsF
   return out;
 }
 
-/** An undici Agent for one registry host: system CAs plus the certs.d CAs, optional client cert. */
+let deferredCaFile: string | undefined;
+let deferredCa: Promise<string[]> | undefined;
+
+/**
+ * Takes over NODE_EXTRA_CA_CERTS from the bin/tsbuild launcher, which hid it from Node (Node parses
+ * that file before any JavaScript runs, ~40 ms for Debian's bundle) and passed it on as
+ * TSBUILD_DEFERRED_CA_CERTS. The variable goes back into the environment for the processes we
+ * start (credential helpers), and its CAs are trusted from the first TLS connection on.
+ */
+export function adoptDeferredCaCerts(env: NodeJS.ProcessEnv = process.env): void {
+  const file = env.TSBUILD_DEFERRED_CA_CERTS;
+  delete env.TSBUILD_DEFERRED_CA_CERTS;
+  if (file === undefined || file === '') return;
+  env.NODE_EXTRA_CA_CERTS = file;
+  deferredCaFile = file;
+  deferredCa = undefined;
+}
+
+/** The deferred NODE_EXTRA_CA_CERTS, read once; unreadable → Node's own warning, and no extra CAs (as Node does). */
+function deferredCaCerts(): Promise<string[]> {
+  const file = deferredCaFile;
+  if (file === undefined) return Promise.resolve([]);
+  deferredCa ??= readFile(file, 'utf8').then(
+    (pem) => [pem],
+    (err: unknown) => {
+      process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${err instanceof Error ? err.message : String(err)}`);
+      return [];
+    },
+  );
+  return deferredCa;
+}
+
+/**
+ * An undici Agent: system CAs plus the deferred NODE_EXTRA_CA_CERTS plus, for a registry host, the
+ * certs.d CAs and client cert (other hosts get `{ ca: [] }`).
+ */
 export async function makeAgent(files: TlsFiles, verify: boolean): Promise<Agent> {
   const { Agent } = await loadUndici();
   // node:tls loaded here, not at start-up: every command would pay ~5 ms for it otherwise.
   const { rootCertificates } = await import('node:tls');
+  const ca = [...(await deferredCaCerts()), ...files.ca];
   return new Agent({
     connect: {
       rejectUnauthorized: verify,
-      ...(files.ca.length > 0 ? { ca: [...rootCertificates, ...files.ca] } : {}),
+      ...(ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {}),
       ...(files.cert !== undefined && files.key !== undefined ? { cert: files.cert, key: files.key } : {}),
     },
     keepAliveTimeout: 10_000,
