@@ -112,8 +112,9 @@ export function applyHealthcheck(config: ImageConfig, health: HealthConfig): str
 
 /** Parses Go durations like `30s`, `1m30s`, `500ms` into nanoseconds. */
 export function parseGoDuration(text: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  // Micro as Go spells it: us, U+00B5 (micro sign) and U+03BC (Greek mu); escaped so the bundle stays ASCII.
+  const re = /(\d+(?:\.\d+)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/gy;
+  const unit: Record<string, number> = { ns: 1, us: 1e3, '\u00b5s': 1e3, '\u03bcs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
   let total = 0;
   let consumed = 0;
   for (const m of text.matchAll(re)) {

@@ -44,7 +44,7 @@ class Bytes {
   }
 
   /**
-   * The first `n` (≤ buffered) bytes: a view when they lie in one chunk, else one copy of just
+   * The first `n` (at most `buffered`) bytes: a view when they lie in one chunk, else one copy of just
    * those bytes (into `into` when it is large enough).
    */
   peek(n: number, into?: Buffer): Buffer {

@@ -126,7 +126,7 @@ export class RegistryClient {
     await Promise.all([...this.#agents.map((a) => a.close()), ...(this.#foreign !== undefined ? [this.#foreign.then((a) => a.close())] : [])]);
   }
 
-  /** Base URL and dispatcher for a registry, probing HTTPS→HTTP only where plain HTTP is allowed. */
+  /** Base URL and dispatcher for a registry, probing HTTPS, then HTTP, only where plain HTTP is allowed. */
   host(host: string, signal?: AbortSignal): Promise<HostState> {
     let p = this.#hosts.get(host);
     if (!p) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildEvent } from '../../src/builder/events.js';
 import { build } from '../../src/builder/execute.js';
+import { parseGoDuration } from '../../src/builder/meta.js';
 import { isTsbuildError } from '../../src/util/errors.js';
 import { runCli } from './cli-helpers.js';
 import { useBusyboxStore, imageOf, readInImage, runBuild, tempDir } from './helpers.js';
@@ -99,6 +100,18 @@ describe('config and history like BuildKit', () => {
       expect(isTsbuildError(err) && err.code).toBe('DOCKERFILE');
       expect(err).toMatchObject({ message: msg, line: 2, excerpt: line });
     }
+  });
+});
+
+describe('Go durations (HEALTHCHECK flags)', () => {
+  it('reads every unit Go accepts, micro sign included, and refuses the rest', () => {
+    expect(parseGoDuration('1m30s')).toBe(90e9);
+    expect(parseGoDuration('1.5h')).toBe(5400e9);
+    expect(parseGoDuration('2\u00b5s')).toBe(2000); // micro sign
+    expect(parseGoDuration('2\u03bcs')).toBe(2000); // Greek mu
+    expect(parseGoDuration('3us500ns')).toBe(3500);
+    expect(() => parseGoDuration('5 s')).toThrow();
+    expect(() => parseGoDuration('5d')).toThrow();
   });
 });
 
