@@ -44,7 +44,7 @@ await build({
   target: 'node20',
   // ora is ESM-only: bundled (and evaluated only when a tty progress display starts) rather than
   // require()d, whose namespace object esbuild's CommonJS interop would mistake for the default export.
-  external: ['undici', '@napi-rs/xattr'],
+  external: ['undici'],
   supported: { 'dynamic-import': false },
   define: { 'import.meta.url': '__tsbuildModuleUrl' },
   banner: { js: "const __tsbuildModuleUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real services and tools the test suite drives (registry, skopeo, umoci, TLS tools,
-# buildah + runc for the differential tests, bzip2/xz for ADD archive decompression, libdeflate).
+# buildah + runc for the differential tests, bzip2/xz for ADD archive decompression, libdeflate,
+# getfattr/setfattr as the reference for our xattr calls).
 # Idempotent: only missing commands are installed, and `apt-get update` runs only when needed.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ declare -A PKG=(
   [runc]=runc
   [bzip2]=bzip2
   [xz]=xz-utils
+  [getfattr]=attr
 )
 
 # shared library -> Debian package: dlopen()ed at run time (libdeflate: fast gzip), so no command

@@ -9,6 +9,10 @@
  *                     no BigInt, no per-entry object, every value exact (64-bit ones split in halves).
  *   markTopDir(path) -> true when the directory now carries FS_TOPDIR_FL (chattr +T), false when
  *                     its file system has no such flag (not ext2/3/4). See src/store/tmp.ts for why.
+ *   getXattr(path, name) -> Buffer, or null when the node has no such attribute
+ *   listXattrs(path) -> string[] (empty where the file system has no extended attributes)
+ *   setXattr(path, name, value: Uint8Array | string), removeXattr(path, name)
+ *                     The l*xattr calls: a symlink's own attributes, never its target's.
  * Errors are thrown as Error objects whose `code` is the errno name (EBADF, EEXIST, ...), like Node's.
  */
 #define _GNU_SOURCE
@@ -25,6 +29,7 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <node_api.h>
 
 static napi_value throw_errno(napi_env env, int err, const char *call) {
@@ -44,12 +49,31 @@ static napi_value throw_errno_path(napi_env env, int err, const char *call, cons
   return NULL;
 }
 
+/* A JS string into `buf`; false if it is not one or does not fit. */
+static bool string_value(napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t len = 0;
+  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1;
+}
+
+/* The first `n` arguments into argv; false if fewer were passed. */
+static bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= n;
+}
+
 /* The one string argument of `usage` into `path`; false (a TypeError thrown) if it is not one or too long. */
 static bool path_arg(napi_env env, napi_callback_info info, char *path, size_t cap, const char *usage) {
-  size_t argc = 1, len = 0;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_string_utf8(env, argv[0], path, cap, &len) != napi_ok || len >= cap - 1) {
+  if (!args(env, info, 1, argv) || !string_value(env, argv[0], path, cap)) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
+}
+
+/* (path, name, ...) string arguments of the xattr calls; false (a TypeError thrown) otherwise. */
+static bool path_name_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, char *path, char *name, const char *usage) {
+  if (!args(env, info, n, argv) || !string_value(env, argv[0], path, 4096) || !string_value(env, argv[1], name, XATTR_NAME_MAX + 1)) {
     napi_throw_type_error(env, NULL, usage);
     return false;
   }
@@ -57,12 +81,10 @@ static bool path_arg(napi_env env, napi_callback_info info, char *path, size_t c
 }
 
 static napi_value js_flock(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   int32_t fd = -1;
   bool exclusive = true;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_bool(env, argv[1], &exclusive) != napi_ok) {
+  if (!args(env, info, 2, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_bool(env, argv[1], &exclusive) != napi_ok) {
     napi_throw_type_error(env, NULL, "flock(fd: number, exclusive: boolean)");
     return NULL;
   }
@@ -76,13 +98,10 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
   char path[4096];
-  size_t len = 0;
   uint32_t mode = 0, major_ = 0, minor_ = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1 ||
+  if (!args(env, info, 4, argv) || !string_value(env, argv[0], path, sizeof path) ||
       napi_get_value_uint32(env, argv[1], &mode) != napi_ok || napi_get_value_uint32(env, argv[2], &major_) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &minor_) != napi_ok) {
     napi_throw_type_error(env, NULL, "mknod(path: string, mode: number, major: number, minor: number)");
@@ -223,6 +242,87 @@ static napi_value js_markTopDir(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Values and name lists are at most 64 KiB on Linux (XATTR_SIZE_MAX, XATTR_LIST_MAX): one call each. */
+static napi_value js_getXattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  char path[4096], name[XATTR_NAME_MAX + 1];
+  if (!path_name_args(env, info, 2, argv, path, name, "getXattr(path: string, name: string)")) return NULL;
+  char *value = malloc(XATTR_SIZE_MAX);
+  if (value == NULL) return throw_errno(env, ENOMEM, "getXattr");
+  ssize_t got = lgetxattr(path, name, value, XATTR_SIZE_MAX);
+  int err = errno;
+  if (got >= 0) napi_create_buffer_copy(env, (size_t)got, value, NULL, &out);
+  free(value);
+  if (got >= 0) return out;
+  if (err == ENODATA || err == ENOTSUP) { napi_get_null(env, &out); return out; }
+  return throw_errno_path(env, err, "lgetxattr", path, NULL);
+}
+
+static napi_value js_listXattrs(napi_env env, napi_callback_info info) {
+  char path[4096];
+  if (!path_arg(env, info, path, sizeof path, "listXattrs(path: string)")) return NULL;
+  char *list = malloc(XATTR_LIST_MAX);
+  if (list == NULL) return throw_errno(env, ENOMEM, "listXattrs");
+  ssize_t len = llistxattr(path, list, XATTR_LIST_MAX);
+  if (len < 0 && errno == ENOTSUP) len = 0;
+  if (len < 0) {
+    int err = errno;
+    free(list);
+    return throw_errno_path(env, err, "llistxattr", path, NULL);
+  }
+  napi_value out, name;
+  napi_create_array(env, &out);
+  uint32_t i = 0;
+  for (ssize_t at = 0; at < len; at += (ssize_t)strlen(list + at) + 1) {
+    napi_create_string_utf8(env, list + at, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, out, i++, name);
+  }
+  free(list);
+  return out;
+}
+
+static napi_value js_setXattr(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char path[4096], name[XATTR_NAME_MAX + 1];
+  const char *usage = "setXattr(path: string, name: string, value: Uint8Array | string)";
+  if (!path_name_args(env, info, 3, argv, path, name, usage)) return NULL;
+  bool typed = false;
+  void *data = NULL;
+  size_t len = 0;
+  char *text = NULL;
+  napi_is_typedarray(env, argv[2], &typed);
+  if (typed) {
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t offset;
+    if (napi_get_typedarray_info(env, argv[2], &type, &len, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) typed = false;
+  } else {
+    /* The string's UTF-8 bytes; one byte more than the limit tells a value that is too long. */
+    text = malloc(XATTR_SIZE_MAX + 2);
+    if (text != NULL && napi_get_value_string_utf8(env, argv[2], text, XATTR_SIZE_MAX + 2, &len) == napi_ok && len <= XATTR_SIZE_MAX) {
+      data = text;
+      typed = true;
+    }
+  }
+  if (!typed) {
+    free(text);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  int rc = lsetxattr(path, name, data, len, 0), err = errno;
+  free(text);
+  if (rc != 0) return throw_errno_path(env, err, "lsetxattr", path, NULL);
+  return NULL;
+}
+
+static napi_value js_removeXattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char path[4096], name[XATTR_NAME_MAX + 1];
+  if (!path_name_args(env, info, 2, argv, path, name, "removeXattr(path: string, name: string)")) return NULL;
+  if (lremovexattr(path, name) != 0) return throw_errno_path(env, errno, "lremovexattr", path, NULL);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "flock", NAPI_AUTO_LENGTH, js_flock, NULL, &fn);
@@ -233,5 +333,13 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "lstatDir", fn);
   napi_create_function(env, "markTopDir", NAPI_AUTO_LENGTH, js_markTopDir, NULL, &fn);
   napi_set_named_property(env, exports, "markTopDir", fn);
+  napi_create_function(env, "getXattr", NAPI_AUTO_LENGTH, js_getXattr, NULL, &fn);
+  napi_set_named_property(env, exports, "getXattr", fn);
+  napi_create_function(env, "listXattrs", NAPI_AUTO_LENGTH, js_listXattrs, NULL, &fn);
+  napi_set_named_property(env, exports, "listXattrs", fn);
+  napi_create_function(env, "setXattr", NAPI_AUTO_LENGTH, js_setXattr, NULL, &fn);
+  napi_set_named_property(env, exports, "setXattr", fn);
+  napi_create_function(env, "removeXattr", NAPI_AUTO_LENGTH, js_removeXattr, NULL, &fn);
+  napi_set_named_property(env, exports, "removeXattr", fn);
   return exports;
 }

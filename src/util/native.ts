@@ -18,7 +18,7 @@ export function nativeDirs(): string[] {
   ];
 }
 
-/** The fsx addon (flock, mknod, lstatDir), or undefined when it was not built: callers fall back to spawning flock(1)/mknod(1) or to Node's fs. */
+/** The fsx addon (flock, mknod, lstatDir, xattrs), or undefined when it was not built: callers fall back to spawning flock(1)/mknod(1) or to Node's fs; xattrs have no fallback (util/xattr.ts). */
 export interface Fsx {
   /** Non-blocking: true when taken, false when another open file description holds it. */
   flock(fd: number, exclusive: boolean): boolean;
@@ -30,6 +30,12 @@ export interface Fsx {
   lstatDir?(path: string): [string, Float64Array];
   /** Sets FS_TOPDIR_FL (chattr +T) on a directory; false when its file system has no inode flags. Optional, as lstatDir. */
   markTopDir?(path: string): boolean;
+  /** l*xattr(2): a symlink's own attributes. null: no such attribute. Optional, as lstatDir. */
+  getXattr?(path: string, name: string): Buffer | null;
+  /** Empty where the file system has no extended attributes. */
+  listXattrs?(path: string): string[];
+  setXattr?(path: string, name: string, value: Uint8Array | string): void;
+  removeXattr?(path: string, name: string): void;
 }
 
 let fsx: Fsx | null | undefined;

@@ -1,39 +1,39 @@
 /**
- * Extended attributes, never following symlinks (l*xattr semantics). Node has no xattr API;
- * @napi-rs/xattr is a prebuilt N-API binding, so installs need no compiler and no install scripts.
+ * Extended attributes, never following symlinks (l*xattr semantics), through our fsx addon
+ * (native/addon/fsx.c, built at install like the sandbox launcher). Node has no xattr API.
  * Needed for overlay opaque markers (trusted.overlay.opaque) and file capabilities in layers.
+ * Was @napi-rs/xattr: its loader's platform probe cost 3.6-7.4 ms per process (require alone),
+ * paid by every build that commits a layer; fsx is already loaded by then (0.2 ms).
  */
-import { createRequire } from 'node:module';
+import { loadFsx, type Fsx } from './native.js';
 
-interface XattrBinding {
-  getAttributeSync(path: string, name: string): Buffer | null;
-  listAttributesSync(path: string): string[];
-  setAttributeSync(path: string, name: string, value: Uint8Array | string): void;
-  removeAttributeSync(path: string, name: string): void;
-}
+type XattrFsx = Fsx & Required<Pick<Fsx, 'getXattr' | 'listXattrs' | 'setXattr' | 'removeXattr'>>;
 
-// The package is CommonJS with a native loader; createRequire keeps ESM consumers simple. Loaded on
-// first use: loading a native addon costs start-up time that a warm (all-cached) build never needs.
-let loaded: XattrBinding | undefined;
-function binding(): XattrBinding {
-  loaded ??= createRequire(import.meta.url)('@napi-rs/xattr') as XattrBinding;
-  return loaded;
+let checked: XattrFsx | undefined;
+function xattrOps(): XattrFsx {
+  if (checked !== undefined) return checked;
+  const fsx = loadFsx();
+  if (fsx?.getXattr === undefined || fsx.listXattrs === undefined || fsx.setXattr === undefined || fsx.removeXattr === undefined) {
+    throw new Error('extended attributes need dist/native/fsx.node with xattr support: run `npm run build`');
+  }
+  checked = fsx as XattrFsx;
+  return checked;
 }
 
 export function getXattr(path: string, name: string): Buffer | undefined {
-  return binding().getAttributeSync(path, name) ?? undefined;
+  return xattrOps().getXattr(path, name) ?? undefined;
 }
 
 export function listXattrs(path: string): string[] {
-  return binding().listAttributesSync(path);
+  return xattrOps().listXattrs(path);
 }
 
 export function setXattr(path: string, name: string, value: Uint8Array | string): void {
-  binding().setAttributeSync(path, name, value);
+  xattrOps().setXattr(path, name, value);
 }
 
 export function removeXattr(path: string, name: string): void {
-  binding().removeAttributeSync(path, name);
+  xattrOps().removeXattr(path, name);
 }
 
 /** Overlay marks a directory whose lower contents are hidden with this xattr set to "y". */
