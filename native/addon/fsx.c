@@ -323,23 +323,12 @@ static napi_value js_removeXattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#define FN(name) { #name, NULL, js_##name, NULL, NULL, NULL, napi_enumerable, NULL }
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  napi_create_function(env, "flock", NAPI_AUTO_LENGTH, js_flock, NULL, &fn);
-  napi_set_named_property(env, exports, "flock", fn);
-  napi_create_function(env, "mknod", NAPI_AUTO_LENGTH, js_mknod, NULL, &fn);
-  napi_set_named_property(env, exports, "mknod", fn);
-  napi_create_function(env, "lstatDir", NAPI_AUTO_LENGTH, js_lstatDir, NULL, &fn);
-  napi_set_named_property(env, exports, "lstatDir", fn);
-  napi_create_function(env, "markTopDir", NAPI_AUTO_LENGTH, js_markTopDir, NULL, &fn);
-  napi_set_named_property(env, exports, "markTopDir", fn);
-  napi_create_function(env, "getXattr", NAPI_AUTO_LENGTH, js_getXattr, NULL, &fn);
-  napi_set_named_property(env, exports, "getXattr", fn);
-  napi_create_function(env, "listXattrs", NAPI_AUTO_LENGTH, js_listXattrs, NULL, &fn);
-  napi_set_named_property(env, exports, "listXattrs", fn);
-  napi_create_function(env, "setXattr", NAPI_AUTO_LENGTH, js_setXattr, NULL, &fn);
-  napi_set_named_property(env, exports, "setXattr", fn);
-  napi_create_function(env, "removeXattr", NAPI_AUTO_LENGTH, js_removeXattr, NULL, &fn);
-  napi_set_named_property(env, exports, "removeXattr", fn);
+  const napi_property_descriptor fns[] = {
+    FN(flock), FN(mknod), FN(lstatDir), FN(markTopDir), FN(getXattr), FN(listXattrs), FN(setXattr), FN(removeXattr),
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   return exports;
 }
