@@ -38,7 +38,7 @@ export async function readCertsDir(certsDir: string, host: string): Promise<TlsF
 }
 
 let deferredCaFile: string | undefined;
-let deferredCa: Promise<string[]> | undefined;
+let extraCa: { file: string; pems: Promise<string[]> } | undefined;
 
 /**
  * Takes over NODE_EXTRA_CA_CERTS from the bin/tsbuild launcher, which hid it from Node (Node parses
@@ -52,32 +52,40 @@ export function adoptDeferredCaCerts(env: NodeJS.ProcessEnv = process.env): void
   if (file === undefined || file === '') return;
   env.NODE_EXTRA_CA_CERTS = file;
   deferredCaFile = file;
-  deferredCa = undefined;
-}
-
-/** The deferred NODE_EXTRA_CA_CERTS, read once; unreadable → Node's own warning, and no extra CAs (as Node does). */
-function deferredCaCerts(): Promise<string[]> {
-  const file = deferredCaFile;
-  if (file === undefined) return Promise.resolve([]);
-  deferredCa ??= readFile(file, 'utf8').then(
-    (pem) => [pem],
-    (err: unknown) => {
-      process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${err instanceof Error ? err.message : String(err)}`);
-      return [];
-    },
-  );
-  return deferredCa;
 }
 
 /**
- * An undici Agent: system CAs plus the deferred NODE_EXTRA_CA_CERTS plus, for a registry host, the
- * certs.d CAs and client cert (other hosts get `{ ca: [] }`).
+ * NODE_EXTRA_CA_CERTS as PEM text, when an agent must be given it: always when the launcher
+ * deferred it (Node never loaded it), else only with registry CAs, because an explicit `ca`
+ * replaces Node's default store, extra certificates included. Read once per file. Unreadable:
+ * Node's own warning when deferred (Node warned at start-up otherwise), and no extra CAs, as Node does.
+ */
+function extraCaCerts(withRegistryCas: boolean): Promise<string[]> {
+  const deferred = deferredCaFile !== undefined;
+  const file = deferredCaFile ?? (withRegistryCas ? process.env.NODE_EXTRA_CA_CERTS : undefined);
+  if (file === undefined || file === '') return Promise.resolve([]);
+  if (extraCa?.file !== file) {
+    const pems = readFile(file, 'utf8').then(
+      (pem) => [pem],
+      (err: unknown) => {
+        if (deferred) process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${err instanceof Error ? err.message : String(err)}`);
+        return [];
+      },
+    );
+    extraCa = { file, pems };
+  }
+  return extraCa.pems;
+}
+
+/**
+ * An undici Agent: system CAs (with NODE_EXTRA_CA_CERTS) plus, for a registry host, the certs.d
+ * CAs and client cert (other hosts get `{ ca: [] }`).
  */
 export async function makeAgent(files: TlsFiles, verify: boolean): Promise<Agent> {
   const { Agent } = await loadUndici();
   // node:tls loaded here, not at start-up: every command would pay ~5 ms for it otherwise.
   const { rootCertificates } = await import('node:tls');
-  const ca = [...(await deferredCaCerts()), ...files.ca];
+  const ca = [...(await extraCaCerts(files.ca.length > 0)), ...files.ca];
   return new Agent({
     connect: {
       rejectUnauthorized: verify,

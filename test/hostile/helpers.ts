@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the crash / concurrency / disk-full tests: run the real CLI (`bin/tsbuild`,
- * i.e. dist/ after `npx tsc -p tsconfig.build.json`; TSBUILD_TEST_CLI may point at another
- * shim like it) against a private --root, kill it at seeded random points, and check the
+ * i.e. dist/ after `npm run build`; TSBUILD_TEST_CLI may point at another executable like
+ * it) against a private --root, kill it at seeded random points, and check the
  * store with `tsbuild prune --verify` and the host for leftover mounts and processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,7 +34,8 @@ export function requireCli(): void {
 export function startCli(root: string, args: string[], options: { input?: string } = {}): ChildProcess & { result: Promise<CliResult> } {
   const env: NodeJS.ProcessEnv = { ...process.env, TSBUILD_SANDBOX_LAUNCHER: process.env.TSBUILD_SANDBOX_LAUNCHER ?? LAUNCHER, NO_COLOR: '1' };
   delete env.TSBUILD_ROOT;
-  const child = spawn(process.execPath, [CLI, '--root', root, ...args], { cwd: REPO, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  // The launcher itself (a sh script that execs node: the pid a test kills is node's).
+  const child = spawn(CLI, ['--root', root, ...args], { cwd: REPO, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseReference } from '../../src/image/reference.js';
 import { DockerConfigAuth, RegistryClient, StaticAuth, login, logout, pullImage, pushImage, type DockerConfigFile } from '../../src/registry/index.js';
-import { makeCertsDir, startRegistry, run, tempDir, removeDir, type RunningRegistry } from '../services/index.js';
+import { makeCertsDir, makeServerCerts, startRegistry, run, tempDir, removeDir, type RunningRegistry } from '../services/index.js';
 import { DirStore } from './dir-store.js';
 import { makeImage, type TestImage } from './fixture.js';
 
@@ -66,6 +66,25 @@ describe('htpasswd + TLS registry', () => {
     expect(await logout(reg.host, { configDir })).toBe(false);
     const fresh = newClient({ auth: new DockerConfigAuth(configDir), certsDir: reg.certsDir ?? '' });
     await expect(pullImage(fresh, ref, new DirStore(join(dir, 'p2')))).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('keeps trusting NODE_EXTRA_CA_CERTS next to a certs.d CA (an explicit CA list replaces Node\'s store)', async () => {
+    // certs.d for the registry holds an unrelated CA; the registry's own CA is only in NODE_EXTRA_CA_CERTS.
+    const other = await makeServerCerts(join(dir, 'other-ca'));
+    const certsDir = await makeCertsDir(join(dir, 'unrelated-certs'), reg.host, other.caFile);
+    const ref = parseReference(`${reg.host}/secure/extra:v1`);
+    const auth = new StaticAuth({ [reg.host]: { username: 'alice', password: 'wonder land' } });
+    const before = process.env.NODE_EXTRA_CA_CERTS;
+    try {
+      process.env.NODE_EXTRA_CA_CERTS = reg.caFile ?? '';
+      expect((await pushImage(newClient({ auth, certsDir }), src, ref, image)).digest).toBe(image.digest);
+      delete process.env.NODE_EXTRA_CA_CERTS;
+      const err = await pullImage(newClient({ auth, certsDir, retry: { attempts: 1 } }), ref, new DirStore(join(dir, 'p-extra'))).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'REGISTRY', message: `${reg.host}: TLS certificate not trusted` });
+    } finally {
+      if (before === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = before;
+    }
   });
 
   it('reads username/password entries and credential helpers from config.json', async () => {
