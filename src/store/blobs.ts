@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline as pipeStreams, Readable, Transform, type TransformCallback } from 'node:stream';
 import { digestFromHash, digestHex, isDigest, type Digest } from '../image/digest.js';
 import { DigestMismatchError, errnoCode, TsbuildError } from '../util/errors.js';
-import { tmpName } from '../util/fs.js';
+import { SYNC_WRITE_MAX, tmpName, writeAtomicSync } from '../util/fs.js';
 import { rethrowNoSpace } from './nospace.js';
 import { OffThreadWriter } from './offthread.js';
 import type { BlobStore } from './types.js';
@@ -184,6 +184,17 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       if (options.expected !== undefined && options.expected !== digest) throw new DigestMismatchError(options.expected, digest);
       if ((await size(digest)) === bytes.byteLength) {
         await refresh(digest).catch(rethrowNoSpace(root, 'writing a blob'));
+        return { digest, size: bytes.byteLength };
+      }
+      if (bytes.byteLength <= SYNC_WRITE_MAX) {
+        // Hashed already: written like any small record, synchronously (see writeAtomic).
+        const signalOpt = options.signal ? { signal: options.signal } : {};
+        await Promise.resolve()
+          .then(() => {
+            mkdirSync(dir, { recursive: true });
+            writeAtomicSync(path(digest), bytes, { tmpDir, ...signalOpt });
+          })
+          .catch(rethrowNoSpace(root, 'writing a blob'));
         return { digest, size: bytes.byteLength };
       }
       return store.put(Readable.from([bytes]), options);

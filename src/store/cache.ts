@@ -5,13 +5,13 @@
  * JSON files written atomically (the memo: a line file, memo.ts); the builder defines what `data` means.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
-import { tmpName, writeAtomic } from '../util/fs.js';
+import { SYNC_WRITE_MAX, tmpName, writeAtomic } from '../util/fs.js';
 import { MemoFile } from './memo.js';
 import { rethrowNoSpace } from './nospace.js';
 import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, ContentMemo } from './types.js';
@@ -61,9 +61,22 @@ function checkKey(key: string): string {
  * fsync here would wait for every dirty page of the layer just written.
  */
 export async function writeCacheFile(path: string, data: string, tmpDir: string): Promise<void> {
+  const tmp = join(tmpDir, tmpName('.memo'));
+  if (data.length <= SYNC_WRITE_MAX) {
+    // Small (most COPY records, small contexts' memos): no thread-pool round trips, as writeAtomic.
+    return Promise.resolve().then(() => {
+      mkdirSync(tmpDir, { recursive: true });
+      mkdirSync(dirname(path), { recursive: true });
+      try {
+        writeFileSync(tmp, data);
+        renameSync(tmp, path);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    });
+  }
   await mkdir(tmpDir, { recursive: true });
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(tmpDir, tmpName('.memo'));
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);
@@ -116,7 +129,7 @@ export function createCacheIndex(root: string, tmpDir: string): CacheIndex {
       return readJsonFile<CacheEntry>(file(key));
     },
     async put(key, entry, options = {}) {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       await writeAtomic(file(key), JSON.stringify(entry), options.signal ? { tmpDir, signal: options.signal } : { tmpDir }).catch(
         rethrowNoSpace(root, 'writing a cache entry'),
       );
@@ -145,7 +158,7 @@ export function createCompressionCache(root: string, tmpDir: string): Compressio
       return readJsonFile<Descriptor>(file(d, f));
     },
     async set(d, f, descriptor) {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       await writeAtomic(file(d, f), JSON.stringify(descriptor), { tmpDir });
     },
     async delete(d, f) {

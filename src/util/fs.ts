@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstatSync, type Stats } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from './errors.js';
@@ -10,6 +10,14 @@ export function tmpName(prefix: string): string {
 }
 
 /**
+ * Up to this size writeAtomic works synchronously. Its files are small records (cache entries,
+ * snapshot markers, index.json, small blobs), and six thread-pool round trips (mkdir, open, write,
+ * fsync, close, rename) cost more than blocking for the calls themselves; a one-file edit build
+ * writes about twenty such files.
+ */
+export const SYNC_WRITE_MAX = 256 * 1024;
+
+/**
  * Write-then-rename: readers see the old file or the whole new one, never a partial one.
  * `tmpDir` must be on the same filesystem as `path` (rename is atomic only there).
  */
@@ -18,6 +26,7 @@ export async function writeAtomic(
   data: string | Uint8Array,
   options: { tmpDir?: string; mode?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
+  if (data.length <= SYNC_WRITE_MAX) return Promise.resolve().then(() => writeAtomicSync(path, data, options));
   const dir = options.tmpDir ?? dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, tmpName('.tmp'));
@@ -36,6 +45,29 @@ export async function writeAtomic(
     done = true;
   } finally {
     if (!done) await rm(tmp, { force: true });
+  }
+}
+
+/** writeAtomic's synchronous twin, for small files (see SYNC_WRITE_MAX). */
+export function writeAtomicSync(path: string, data: string | Uint8Array, options: { tmpDir?: string; mode?: number; signal?: AbortSignal } = {}): void {
+  const dir = options.tmpDir ?? dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, tmpName('.tmp'));
+  let done = false;
+  try {
+    options.signal?.throwIfAborted();
+    const fd = openSync(tmp, 'wx', options.mode ?? 0o644);
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    options.signal?.throwIfAborted();
+    renameSync(tmp, path);
+    done = true;
+  } finally {
+    if (!done) rmSync(tmp, { force: true });
   }
 }
 
