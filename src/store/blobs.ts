@@ -116,12 +116,60 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
     });
   }
 
-  async function putBlob(
-    source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream,
-    options: PutOptions,
-  ): Promise<{ digest: Digest; size: number }> {
+  /** A whole blob already in memory (at most SYNC_WRITE_MAX): checked, then written like any small record. */
+  function putSmall(bytes: Uint8Array, options: PutOptions): { digest: Digest; size: number } {
     const { expected, expectedSize, signal } = options;
+    const digest = digestFromHash(createHash('sha256').update(bytes));
+    if (expected !== undefined && digest !== expected) throw new DigestMismatchError(expected, digest);
+    if (expectedSize !== undefined && bytes.byteLength !== expectedSize) {
+      throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${bytes.byteLength}`);
+    }
     signal?.throwIfAborted();
+    const final = path(digest);
+    if (statSync(final, { throwIfNoEntry: false })?.size === bytes.byteLength) {
+      // An existing blob put again: its mtime is refreshed so a concurrent prune's grace period spares it.
+      const now = new Date();
+      utimesSync(final, now, now);
+    } else {
+      mkdirSync(dir, { recursive: true });
+      writeAtomicSync(final, bytes, { tmpDir, ...(signal ? { signal } : {}) });
+    }
+    return { digest, size: bytes.byteLength };
+  }
+
+  async function putBlob(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, options: PutOptions): Promise<{ digest: Digest; size: number }> {
+    const { expectedSize, signal } = options;
+    signal?.throwIfAborted();
+    const chunks = toIterable(source)[Symbol.asyncIterator]();
+    try {
+      // Small blobs (the layers of a one-file edit are a few KB) are gathered and written in one go,
+      // without a thread-pool round trip per call; at most SYNC_WRITE_MAX is held before streaming.
+      const head: Uint8Array[] = [];
+      let headBytes = 0;
+      if ((options.sizeHint ?? expectedSize ?? 0) < OFF_THREAD_MIN) {
+        while (headBytes <= SYNC_WRITE_MAX) {
+          const next = await chunks.next();
+          signal?.throwIfAborted();
+          if (next.done === true) return putSmall(head.length === 1 ? (head[0] as Uint8Array) : Buffer.concat(head), options);
+          head.push(next.value);
+          headBytes += next.value.byteLength;
+          if (expectedSize !== undefined && headBytes > expectedSize) throw new TsbuildError('STORE', `blob larger than expected size ${expectedSize}`);
+        }
+      }
+      return await putStreamed(
+        (async function* () {
+          yield* head;
+          for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) yield next.value;
+        })(),
+        options,
+      );
+    } finally {
+      await chunks.return?.();
+    }
+  }
+
+  async function putStreamed(source: AsyncIterable<Uint8Array>, options: PutOptions): Promise<{ digest: Digest; size: number }> {
+    const { expected, expectedSize, signal } = options;
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, tmpName('blob'));
     let written = 0;
@@ -131,7 +179,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       try {
         const sink = (options.sizeHint ?? expectedSize ?? 0) >= OFF_THREAD_MIN ? offThreadSink(fh.fd, options.handOver) : mainThreadSink(fh);
         try {
-          for await (const chunk of toIterable(source)) {
+          for await (const chunk of source) {
             signal?.throwIfAborted();
             written += chunk.byteLength;
             if (expectedSize !== undefined && written > expectedSize) {
@@ -178,25 +226,9 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
 
     async putBytes(data, options = {}) {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      // Small in-memory blobs (configs, manifests) are hashed first: a warm build re-puts the same
-      // ones, and a stat plus a utimes is far cheaper than a temp file, an fsync and a rename.
-      const digest = digestFromHash(createHash('sha256').update(bytes));
-      if (options.expected !== undefined && options.expected !== digest) throw new DigestMismatchError(options.expected, digest);
-      if ((await size(digest)) === bytes.byteLength) {
-        await refresh(digest).catch(rethrowNoSpace(root, 'writing a blob'));
-        return { digest, size: bytes.byteLength };
-      }
-      if (bytes.byteLength <= SYNC_WRITE_MAX) {
-        // Hashed already: written like any small record, synchronously (see writeAtomic).
-        const signalOpt = options.signal ? { signal: options.signal } : {};
-        await Promise.resolve()
-          .then(() => {
-            mkdirSync(dir, { recursive: true });
-            writeAtomicSync(path(digest), bytes, { tmpDir, ...signalOpt });
-          })
-          .catch(rethrowNoSpace(root, 'writing a blob'));
-        return { digest, size: bytes.byteLength };
-      }
+      // Configs and manifests: hashed first, so a warm build re-putting the same ones only pays a
+      // stat and a utimes; new ones are written synchronously.
+      if (bytes.byteLength <= SYNC_WRITE_MAX) return Promise.resolve().then(() => putSmall(bytes, options)).catch(rethrowNoSpace(root, 'writing a blob'));
       return store.put(Readable.from([bytes]), options);
     },
 

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest, type Digest } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/mediatypes.js';
 import { HINT_FILES_KEPT } from '../../src/store/cache.js';
+import { SYNC_WRITE_MAX } from '../../src/util/fs.js';
 import { verifyStore } from '../../src/store/verify.js';
 import { defaultStoreRoot, openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
@@ -70,6 +71,36 @@ describe('blobs', () => {
     await expect(store.blobs.putBytes('hello', { expected: sha256Digest('other') })).rejects.toMatchObject({ code: 'STORE' });
     await expect(store.blobs.put(Readable.from([Buffer.from('abc')]), { expectedSize: 2 })).rejects.toMatchObject({ code: 'STORE' });
     expect(await listBlobs(store)).toEqual([]);
+    expect(readdirSync(store.tmpDir)).toEqual([]);
+  });
+
+  it('takes streams below, at and above the size it gathers in memory alike, and stores nothing on failure', async () => {
+    const chunked = (total: number, chunk: number, fill: number): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let at = 0; at < total; at += chunk) out.push(Buffer.alloc(Math.min(chunk, total - at), fill + at / chunk));
+      return out;
+    };
+    for (const total of [0, 1, SYNC_WRITE_MAX - 1, SYNC_WRITE_MAX, SYNC_WRITE_MAX + 1, 3 * SYNC_WRITE_MAX]) {
+      const parts = chunked(total, 100_000, total % 7);
+      const whole = Buffer.concat(parts);
+      const put = await store.blobs.put(Readable.from(parts), { expected: sha256Digest(whole), expectedSize: total });
+      expect(put).toEqual({ digest: sha256Digest(whole), size: total });
+      expect(readFileSync(store.blobs.path(put.digest)).equals(whole)).toBe(true);
+      expect(await store.blobs.put(Readable.from(parts))).toEqual(put); // again: the same blob, refreshed
+    }
+    const stored = await listBlobs(store);
+    for (const total of [10, SYNC_WRITE_MAX + 10]) {
+      const parts = chunked(total, 4096, 3);
+      await expect(store.blobs.put(Readable.from(parts), { expected: sha256Digest('other') })).rejects.toThrow(/digest mismatch|expected/);
+      await expect(store.blobs.put(Readable.from(parts), { expectedSize: total - 1 })).rejects.toMatchObject({ code: 'STORE' });
+      const failing = (async function* () {
+        yield parts[0] as Buffer;
+        await Promise.resolve();
+        throw new Error('source broke');
+      })();
+      await expect(store.blobs.put(failing)).rejects.toThrow('source broke');
+    }
+    expect(await listBlobs(store)).toEqual(stored);
     expect(readdirSync(store.tmpDir)).toEqual([]);
   });
 
