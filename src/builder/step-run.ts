@@ -3,11 +3,12 @@
  * host side, then the sandbox runs it over the snapshot chain and the upper dir becomes the
  * layer (committed, then adopted as its own snapshot: no second extraction).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtempSync, rmdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunInstruction } from '../parser/types.js';
 import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
-import { TsbuildError } from '../util/errors.js';
+import { errnoCode, TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
 import { expandMounts, hostMounts, resolveMounts, type HostMounts } from './mount-host.js';
 import { envOf, UNSET_ARG, type StageState } from './state.js';
@@ -80,7 +81,7 @@ export async function prepareRun(ins: RunInstruction, state: StageState, env: St
     ...(Object.keys(mountInputs.keyed).length > 0 ? { mounts: mountInputs.keyed, mountFiles: mountInputs.files } : {}),
   };
   const apply = async (): Promise<StepDelta> => {
-    const workRoot = await mkdtemp(join(env.store.tmpDir, 'run-'));
+    const workRoot = mkdtempSync(join(env.store.tmpDir, 'run-'));
     const lowerDirs = lowerDirsOf(state, env.store);
     const output: string[] = [];
     const keep = (chunk: Buffer): void => {
@@ -127,7 +128,7 @@ export async function prepareRun(ins: RunInstruction, state: StageState, env: St
       }
     } finally {
       await host?.release();
-      await rm(workRoot, { recursive: true, force: true });
+      await removeWorkRoot(workRoot);
     }
   };
   return { state, inputs, apply };
@@ -148,4 +149,13 @@ async function pipesMount(files: { name: string; data: string }[], workRoot: str
   await mkdir(pipes);
   for (const f of files) await writeFile(join(pipes, f.name), f.data, { mode: 0o755 });
   return [{ type: 'bind', source: pipes, target: '/dev/pipes', readonly: true }];
+}
+
+/** Usually empty by now (the sandbox cleared it): one rmdir; a tree left by a failure goes through the thread pool. */
+async function removeWorkRoot(workRoot: string): Promise<void> {
+  try {
+    rmdirSync(workRoot);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') await rm(workRoot, { recursive: true, force: true });
+  }
 }

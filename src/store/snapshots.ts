@@ -8,8 +8,8 @@
  * 64-hex name instead, so a prefix collision can never make one layer's snapshot stand in for
  * another's. Claiming a name happens under the store lock; filling happens outside it.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import { errnoCode } from '../util/errors.js';
@@ -42,20 +42,18 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
     return o === undefined || o === d ? shortPath(d) : longPath(d);
   }
 
+  // The single metadata calls below are synchronous (a thread-pool round trip costs more than the
+  // call; see util/fs.ts writeAtomic); still promises, so failures stay rejections.
   async function isDir(p: string): Promise<boolean> {
-    try {
-      return (await stat(p)).isDirectory();
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return false;
-      throw err;
-    }
+    await Promise.resolve();
+    return statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
   }
 
   async function discard(p: string): Promise<void> {
     // Rename first so a half-deleted tree is never visible under a snapshot name.
     const aside = join(tmpDir, tmpName('discard'));
     try {
-      await rename(p, aside);
+      renameSync(p, aside);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return;
       throw err;
@@ -65,8 +63,9 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
 
   /** Marks a snapshot recently used: prune's grace period spares it (see gc.ts). */
   async function touch(p: string): Promise<void> {
+    await Promise.resolve();
     const now = new Date();
-    await utimes(p, now, now);
+    utimesSync(p, now, now);
   }
 
   async function has(d: Digest): Promise<boolean> {
@@ -77,7 +76,7 @@ export function createSnapshots(root: string, tmpDir: string, withLock: WithLock
   /** Moves a filled dir into place; first claimant wins and later ones discard their copy. */
   async function claim(d: Digest, filled: string, options: Signal): Promise<string> {
     return withLock(async () => {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       const o = owner(d);
       const target = (o === undefined || o === d) && !(await isDir(longPath(d))) ? shortPath(d) : longPath(d);
       if (o === undefined && target === shortPath(d)) {
