@@ -4,7 +4,7 @@
  * ONBUILD triggers, step error locations and events.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Digest, Platform } from '../image/index.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile, Instruction, Stage } from '../parser/types.js';
@@ -17,9 +17,10 @@ import { cacheKey } from './cachekey.js';
 import { commitImage, type CommittedImage } from './commit.js';
 import { BuildContext } from './context.js';
 import type { EventSink } from './events.js';
-import { loadIgnore } from './ignore.js';
+import { loadContextIgnore, loadIgnore } from './ignore.js';
 import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
+import { contextKey, type NamedContext } from './named-context.js';
 import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
 import { runStep, type StepOutcome } from './runstep.js';
 import { cloneState, emptyConfig, type StageState } from './state.js';
@@ -42,6 +43,8 @@ export interface BuildRequest {
   /** `--ssh`: by id (`default`, ...), an agent socket or private key files, for RUN --mount=type=ssh. */
   ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
+  /** `--build-context NAME=VALUE`, keyed by contextKey(NAME) (named-context.ts). */
+  namedContexts?: ReadonlyMap<string, NamedContext>;
 }
 
 export interface BuildDeps {
@@ -85,7 +88,13 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   });
   const df: Dockerfile = parseDockerfile(text, { file: request.dockerfile ?? 'Dockerfile' });
   const platform = request.platform ?? DEFAULT_PLATFORM;
-  const plan = planBuild(df, { buildArgs: request.buildArgs ?? {}, platform, ...(request.target !== undefined ? { target: request.target } : {}) });
+  const named = request.namedContexts ?? new Map<string, NamedContext>();
+  const plan = planBuild(df, {
+    buildArgs: request.buildArgs ?? {},
+    platform,
+    ...(request.target !== undefined ? { target: request.target } : {}),
+    isNamedContext: (name) => named.has(contextKey(name) ?? ''),
+  });
   // Values an in-stage `ARG NAME` (no default) inherits: meta ARGs, then the predefined platform ARGs.
   const inherited = new Map(plan.predefinedArgs);
   for (const [k, v] of plan.metaArgs) if (v !== undefined) inherited.set(k, v);
@@ -98,7 +107,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   const inflight = new Map<number, Promise<StageState>>();
   const env: StageRunEnv = {
     df, lines: text.split('\n'), plan, inherited, deps, context, counter: { next: 1 }, emit, platform, request, signal,
-    images: new Map(), runStage: (i) => runStage(i),
+    images: new Map(), named, contexts: new Map(), flushes: [], runStage: (i) => runStage(i),
   };
   const runStage = (index: number): Promise<StageState> => {
     let p = inflight.get(index);
@@ -115,6 +124,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   };
   const finalState = await runStage(plan.target);
   await stored.flush();
+  for (const flush of env.flushes) await flush();
 
   const created = request.sourceDateEpoch !== undefined ? new Date(request.sourceDateEpoch * 1000).toISOString() : new Date().toISOString();
   const state = cloneState(finalState);
@@ -143,6 +153,11 @@ interface StageRunEnv {
   signal: AbortSignal | undefined;
   /** `COPY --from=<image>` and trigger bases resolved once per build, not at every use. */
   images: Map<string, Promise<StageState>>;
+  named: ReadonlyMap<string, NamedContext>;
+  /** Named contexts resolved once per build, by key. */
+  contexts: Map<string, Promise<StageState>>;
+  /** Stat memos of named local contexts, written back at the end like the main context's. */
+  flushes: (() => Promise<void>)[];
   runStage(index: number): Promise<StageState>;
 }
 
@@ -156,13 +171,14 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
   const { stage } = planned;
   const label = env.plan.stages.length > 1 ? (stage.name ?? `stage-${stage.index}`) : '';
   const fromId = env.counter.next++;
-  const fromText = `FROM ${planned.baseText}`;
+  const fromText = planned.replaced === true ? `build context ${stage.name ?? ''}` : `FROM ${planned.baseText}${planned.base.kind === 'context' ? ' (build context)' : ''}`;
   let state: StageState;
   let triggers: Trigger[];
   const t0 = Date.now();
   try {
     state = await resolveBase(planned, env);
-    triggers = takeTriggers(state, planned.baseText, stage.from.location);
+    // A stage a named context replaces is that context as it is (BuildKit: no triggers, no steps).
+    triggers = planned.replaced === true ? [] : takeTriggers(state, planned.baseText, stage.from.location);
   } catch (err) {
     env.emit({ type: 'step-start', id: fromId, stage: label, index: 1, total: 1, text: fromText });
     env.emit({ type: 'step-error', id: fromId, message: errorText(err) });
@@ -170,7 +186,7 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
   }
   const steps: Step[] = [
     ...triggers.map((t, i): Step => ({ ins: t.instruction, trigger: t, ordinal: i })),
-    ...stage.instructions.map((ins, i): Step => ({ ins, ordinal: i })),
+    ...planned.instructions.map((ins, i): Step => ({ ins, ordinal: i })),
   ];
   const visible = steps.filter((s) => isVisibleStep(s.ins)).length + 1;
   let step = 1;
@@ -179,23 +195,7 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
   ensurePath(state);
   const filters = (env.request.noCacheFilter ?? []).map((f) => f.toLowerCase());
   const noCache = env.request.noCache === true || filters.includes(stage.name?.toLowerCase() ?? String(stage.index));
-  const stepEnv: StepEnv = {
-    store: env.deps.store,
-    context: env.context,
-    platform: env.platform,
-    escape: env.df.directives.escape,
-    metaArgs: env.inherited,
-    buildArgs: env.request.buildArgs ?? {},
-    stageState: (ref: string) => stageByRef(ref, env),
-    network: env.request.network ?? 'host',
-    limits: env.request.limits ?? {},
-    secrets: env.request.secrets ?? {},
-    ...(env.request.ssh !== undefined ? { ssh: env.request.ssh } : {}),
-    ...(env.request.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.request.sourceDateEpoch } : {}),
-    ...(noCache ? { noCache } : {}),
-    ...(env.signal !== undefined ? { signal: env.signal } : {}),
-    cmdSetInStage: false,
-  };
+  const stepEnv = stepEnvFor(env, env.context, noCache);
   for (const { ins, trigger, ordinal } of steps) {
     env.signal?.throwIfAborted();
     const visibleStep = isVisibleStep(ins);
@@ -226,6 +226,7 @@ async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<Sta
     return { config: emptyConfig(env.platform), layers: [], key: `scratch:${env.platform.os}/${env.platform.architecture}`, args: new Map() };
   }
   if (base.kind === 'stage') return cloneState(await env.runStage(base.index));
+  if (base.kind === 'context') return cloneState(await namedContextState(base.name, env));
   const img = await resolveBaseImage(base.ref, env.deps, {
     platform: env.platform,
     pull: env.request.pull === true,
@@ -239,12 +240,62 @@ async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<Sta
 async function stageByRef(ref: string, env: StageRunEnv): Promise<StageState> {
   const idx = /^\d+$/.test(ref) ? Number(ref) : env.plan.stageIndexByRef(ref);
   if (idx !== undefined && idx < env.plan.stages.length) return env.runStage(idx);
+  if (env.named.has(contextKey(ref) ?? '')) return namedContextState(ref, env);
   let p = env.images.get(ref);
   if (p === undefined) {
     p = resolveBaseImage(ref, env.deps, { platform: env.platform, pull: false, ...(env.signal !== undefined ? { signal: env.signal } : {}) }).then((i) => i.state);
     env.images.set(ref, p);
   }
   return p;
+}
+
+function stepEnvFor(env: StageRunEnv, context: BuildContext, noCache: boolean): StepEnv {
+  return {
+    store: env.deps.store,
+    context,
+    platform: env.platform,
+    escape: env.df.directives.escape,
+    metaArgs: env.inherited,
+    buildArgs: env.request.buildArgs ?? {},
+    stageState: (ref: string) => stageByRef(ref, env),
+    network: env.request.network ?? 'host',
+    limits: env.request.limits ?? {},
+    secrets: env.request.secrets ?? {},
+    ...(env.request.ssh !== undefined ? { ssh: env.request.ssh } : {}),
+    ...(env.request.sourceDateEpoch !== undefined ? { sourceDateEpoch: env.request.sourceDateEpoch } : {}),
+    ...(noCache ? { noCache } : {}),
+    ...(env.signal !== undefined ? { signal: env.signal } : {}),
+    cmdSetInStage: false,
+  };
+}
+
+/** A named build context's state, once per build: the image it names, or its directory as one layer. */
+function namedContextState(name: string, env: StageRunEnv): Promise<StageState> {
+  const key = contextKey(name) ?? '';
+  let p = env.contexts.get(key);
+  if (p === undefined) {
+    const ctx = env.named.get(key);
+    if (ctx === undefined) throw new TsbuildError('USAGE', `no build context named ${name}`);
+    p =
+      ctx.kind === 'image'
+        ? resolveBaseImage(ctx.ref, env.deps, { platform: env.platform, pull: env.request.pull === true, ...(env.signal !== undefined ? { signal: env.signal } : {}), onEvent: env.emit }).then((i) => i.state)
+        : localContextState(ctx.dir, ctx.name, env);
+    env.contexts.set(key, p);
+  }
+  return p;
+}
+
+/** `COPY . /` onto scratch, from the directory with its own .dockerignore: a cached step like any other. */
+async function localContextState(dir: string, name: string, env: StageRunEnv): Promise<StageState> {
+  const stored = env.deps.store.cache.memoFor(dir);
+  await stored.load();
+  env.flushes.push(() => stored.flush());
+  const context = new BuildContext(dir, { ignore: await loadContextIgnore(dir), memo: stored });
+  const copyAll = parseDockerfile('FROM scratch\nCOPY . /\n', { file: join(dir, '(build context)') }).stages[0]?.instructions[0] as Instruction;
+  const scratch: StageState = { config: emptyConfig(env.platform), layers: [], key: `scratch:${env.platform.os}/${env.platform.architecture}`, args: new Map() };
+  const identity = cacheKey({ parent: dir, platform: '', instruction: `build-context:${name}`, env: [] });
+  const outcome = await runStep(copyAll, scratch, stepEnvFor(env, context, env.request.noCache === true), { id: 0, noCache: env.request.noCache === true, emit: () => undefined, stepIdentity: identity });
+  return outcome.state;
 }
 
 /** Identifies "the same step" across builds, for cache-miss explanations. */

@@ -20,9 +20,11 @@ export interface PlanOptions {
   platform?: Platform;
   /** Platform of the machine running the build (default linux/amd64). */
   buildPlatform?: Platform;
+  /** Named build contexts (named-context.ts): whether a name (stage, FROM, --from) is one. */
+  isNamedContext?: (name: string) => boolean;
 }
 
-export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
+export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string } | { kind: 'context'; name: string };
 
 export interface PlannedStage {
   index: number;
@@ -37,6 +39,8 @@ export interface PlannedStage {
   dependencies: number[];
   /** Images referenced by COPY --from / RUN --mount from= that are not stages. */
   imageRefs: string[];
+  /** A named build context of this stage's name stands in for it: its instructions never run. */
+  replaced?: true;
 }
 
 export interface BuildPlan {
@@ -109,11 +113,21 @@ function planUnlocated(df: Dockerfile, options: PlanOptions): BuildPlan {
   }
 
   const byName = new Map<string, number>();
+  const isContext = options.isNamedContext ?? (() => false);
   const stages: PlannedStage[] = df.stages.map((st) => {
     const baseText = expand(st.from.image, global, escape, st.from.location);
     if (baseText === '') throw err(`base name (${st.from.image}) should not be blank`, st.from.location);
     const prev = byName.get(baseText.toLowerCase());
-    const base: StageBase = prev !== undefined ? { kind: 'stage', index: prev } : baseText === 'scratch' ? { kind: 'scratch' } : { kind: 'image', ref: baseText };
+    const replaced = st.name !== undefined && isContext(st.name);
+    const base: StageBase = replaced
+      ? { kind: 'context', name: st.name as string }
+      : prev !== undefined
+        ? { kind: 'stage', index: prev }
+        : baseText === 'scratch'
+          ? { kind: 'scratch' }
+          : isContext(baseText)
+            ? { kind: 'context', name: baseText }
+            : { kind: 'image', ref: baseText };
     let stagePlatform = platform;
     if (st.from.platform !== undefined) {
       const spec = expand(st.from.platform, global, escape, st.from.location);
@@ -126,12 +140,13 @@ function planUnlocated(df: Dockerfile, options: PlanOptions): BuildPlan {
     if (st.name !== undefined) byName.set(st.name, st.index);
     return {
       index: st.index, ...(st.name === undefined ? {} : { name: st.name }), stage: st, base, baseText,
-      platform: stagePlatform, instructions: st.instructions, dependencies: [], imageRefs: [],
+      platform: stagePlatform, instructions: replaced ? [] : st.instructions, dependencies: [], imageRefs: [],
+      ...(replaced ? { replaced: true as const } : {}),
     };
   });
 
   const stageIndexByRef = (ref: string): number | undefined => byName.get(ref.toLowerCase());
-  for (const ps of stages) linkDependencies(ps, stages, stageIndexByRef, global, escape);
+  for (const ps of stages) linkDependencies(ps, stages, stageIndexByRef, isContext, global, escape);
 
   const target = resolveTarget(options.target, stages, stageIndexByRef);
   const stagesToBuild = topoOrder(target, stages);
@@ -145,7 +160,14 @@ function planUnlocated(df: Dockerfile, options: PlanOptions): BuildPlan {
   };
 }
 
-function linkDependencies(ps: PlannedStage, stages: PlannedStage[], byRef: (r: string) => number | undefined, global: Map<string, string>, escape: '\\' | '`'): void {
+function linkDependencies(
+  ps: PlannedStage,
+  stages: PlannedStage[],
+  byRef: (r: string) => number | undefined,
+  isContext: (name: string) => boolean,
+  global: Map<string, string>,
+  escape: '\\' | '`',
+): void {
   const deps = new Set<number>();
   const images = new Set<string>();
   if (ps.base.kind === 'stage') deps.add(ps.base.index);
@@ -160,7 +182,7 @@ function linkDependencies(ps: PlannedStage, stages: PlannedStage[], byRef: (r: s
     }
     const idx = byRef(from);
     if (idx !== undefined) deps.add(idx);
-    else images.add(from);
+    else if (!isContext(from)) images.add(from);
   };
   const visit = (inst: Instruction): void => {
     if (inst.kind === 'COPY' && inst.from !== undefined) addFrom(inst.from, inst.location);

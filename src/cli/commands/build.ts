@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { build, type BuildResult } from '../../builder/execute.js';
 import { parseOutput, writeFileOutput } from '../../builder/outputs.js';
 import { parseSshSpecs } from '../../builder/mount-ssh.js';
+import { parseNamedContexts } from '../../builder/named-context.js';
 import { parsePlatform } from '../../builder/plan-platform.js';
 import type { BuildEvent } from '../../builder/events.js';
 import { parseReference } from '../../image/reference.js';
@@ -34,6 +35,7 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'pids-limit', kind: 'string', help: 'RUN process limit' },
   { name: 'secret', kind: 'list', help: 'secret for RUN --mount=type=secret: id=ID,src=FILE' },
   { name: 'ssh', kind: 'list', help: 'SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY]]' },
+  { name: 'build-context', kind: 'list', help: 'named context for FROM / COPY --from / a stage: NAME=DIR or NAME=docker-image://REF' },
   { name: 'platform', kind: 'string', help: 'target platform (linux/amd64)' },
   { name: 'explain-cache', kind: 'boolean', help: 'say why each step missed the cache' },
   { name: 'insecure-registry', kind: 'list', help: 'registry reachable over plain HTTP' },
@@ -91,6 +93,7 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
         platform: parsePlatform(flagString(args, 'platform') ?? 'linux/amd64'),
         secrets,
         ssh: parseSshSpecs(flagList(args, 'ssh'), io.env),
+        namedContexts: parseNamedContexts(flagList(args, 'build-context'), process.cwd()),
         ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
       },
       { store: s, registry: registryClient(args) },
