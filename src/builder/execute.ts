@@ -1,7 +1,7 @@
 /**
  * The build loop: stages in dependency order (independent ones concurrently), each instruction
  * through the cache (runstep.ts), every step reported as a BuildEvent. This file owns ordering,
- * ONBUILD triggers, step error locations and events.
+ * ONBUILD triggers, named build contexts (named-context.ts), step error locations and events.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
@@ -222,9 +222,7 @@ async function buildStage(planned: PlannedStage, env: StageRunEnv): Promise<Stag
 
 async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<StageState> {
   const base = planned.base;
-  if (base.kind === 'scratch') {
-    return { config: emptyConfig(env.platform), layers: [], key: `scratch:${env.platform.os}/${env.platform.architecture}`, args: new Map() };
-  }
+  if (base.kind === 'scratch') return scratchState(env.platform);
   if (base.kind === 'stage') return cloneState(await env.runStage(base.index));
   if (base.kind === 'context') return cloneState(await namedContextState(base.name, env));
   const img = await resolveBaseImage(base.ref, env.deps, {
@@ -234,6 +232,10 @@ async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<Sta
     onEvent: env.emit,
   });
   return img.state;
+}
+
+function scratchState(platform: Platform): StageState {
+  return { config: emptyConfig(platform), layers: [], key: `scratch:${platform.os}/${platform.architecture}`, args: new Map() };
 }
 
 /** A stage by name/index (built on demand: ONBUILD triggers can name stages the plan did not see), else an image, once. */
@@ -292,7 +294,7 @@ async function localContextState(dir: string, name: string, env: StageRunEnv): P
   env.flushes.push(() => stored.flush());
   const context = new BuildContext(dir, { ignore: await loadContextIgnore(dir), memo: stored });
   const copyAll = parseDockerfile('FROM scratch\nCOPY . /\n', { file: join(dir, '(build context)') }).stages[0]?.instructions[0] as Instruction;
-  const scratch: StageState = { config: emptyConfig(env.platform), layers: [], key: `scratch:${env.platform.os}/${env.platform.architecture}`, args: new Map() };
+  const scratch = scratchState(env.platform);
   const identity = cacheKey({ parent: dir, platform: '', instruction: `build-context:${name}`, env: [] });
   const outcome = await runStep(copyAll, scratch, stepEnvFor(env, context, env.request.noCache === true), { id: 0, noCache: env.request.noCache === true, emit: () => undefined, stepIdentity: identity });
   return outcome.state;
