@@ -109,11 +109,12 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
   }
 
   /** An existing blob put again: its mtime is refreshed so a concurrent prune's grace period spares it. */
+  function refreshSync(digest: Digest): void {
+    const now = new Date();
+    utimesSync(path(digest), now, now);
+  }
   function refresh(digest: Digest): Promise<void> {
-    return Promise.resolve().then(() => {
-      const now = new Date();
-      utimesSync(path(digest), now, now);
-    });
+    return Promise.resolve().then(() => refreshSync(digest));
   }
 
   /** A whole blob already in memory (at most SYNC_WRITE_MAX): checked, then written like any small record. */
@@ -125,14 +126,11 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${bytes.byteLength}`);
     }
     signal?.throwIfAborted();
-    const final = path(digest);
-    if (statSync(final, { throwIfNoEntry: false })?.size === bytes.byteLength) {
-      // An existing blob put again: its mtime is refreshed so a concurrent prune's grace period spares it.
-      const now = new Date();
-      utimesSync(final, now, now);
+    if (statSync(path(digest), { throwIfNoEntry: false })?.size === bytes.byteLength) {
+      refreshSync(digest);
     } else {
       mkdirSync(dir, { recursive: true });
-      writeAtomicSync(final, bytes, { tmpDir, ...(signal ? { signal } : {}) });
+      writeAtomicSync(path(digest), bytes, { tmpDir, ...(signal ? { signal } : {}) });
     }
     return { digest, size: bytes.byteLength };
   }
