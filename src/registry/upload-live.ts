@@ -82,8 +82,12 @@ export class LiveUpload {
         if (slot === undefined) return;
         this.#slot = undefined;
         this.#sent += slot.chunk.length;
-        yield slot.chunk;
-        slot.taken();
+        try {
+          yield slot.chunk;
+        } finally {
+          // Also when the request stops right after this chunk (a reset): the writer must not wait forever.
+          slot.taken();
+        }
       }
     } finally {
       this.#break();
