@@ -21,6 +21,7 @@ import { loadContextIgnore, loadIgnore } from './ignore.js';
 import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
 import { contextKey, type NamedContext } from './named-context.js';
+import { importOciLayout } from './oci-layout.js';
 import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
 import { runStep, type StepOutcome } from './runstep.js';
 import { cloneState, emptyConfig, type StageState } from './state.js';
@@ -271,17 +272,23 @@ function stepEnvFor(env: StageRunEnv, context: BuildContext, noCache: boolean): 
   };
 }
 
-/** A named build context's state, once per build: the image it names, or its directory as one layer. */
+/** A named build context's state, once per build: the image it names (registry/store or an OCI layout), or its directory as one layer. */
 function namedContextState(name: string, env: StageRunEnv): Promise<StageState> {
   const key = contextKey(name) ?? '';
   let p = env.contexts.get(key);
   if (p === undefined) {
     const ctx = env.named.get(key);
     if (ctx === undefined) throw new TsbuildError('USAGE', `no build context named ${name}`);
+    const signalOpt = env.signal !== undefined ? { signal: env.signal } : {};
     p =
       ctx.kind === 'image'
-        ? resolveBaseImage(ctx.ref, env.deps, { platform: env.platform, pull: env.request.pull === true, ...(env.signal !== undefined ? { signal: env.signal } : {}), onEvent: env.emit }).then((i) => i.state)
-        : localContextState(ctx.dir, ctx.name, env);
+        ? resolveBaseImage(ctx.ref, env.deps, { platform: env.platform, pull: env.request.pull === true, ...signalOpt, onEvent: env.emit }).then((i) => i.state)
+        : ctx.kind === 'oci-layout'
+          ? importOciLayout(env.deps.store, ctx.layout, env.platform, env.signal).then(
+              // Copied in by digest: resolved from the store, never from a registry.
+              async (digest) => (await resolveBaseImage(`localhost/oci-layout@${digest}`, env.deps, { platform: env.platform, pull: false, ...signalOpt })).state,
+            )
+          : localContextState(ctx.dir, ctx.name, env);
     env.contexts.set(key, p);
   }
   return p;

@@ -4,12 +4,14 @@
  * BuildKit looks them up — a stage of that name is replaced and never runs, a FROM and a COPY --from
  * take the context before any image, names match in their familiar form — plus the CLI's errors.
  */
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { contextKey, parseNamedContexts, type NamedContext } from '../../src/builder/named-context.js';
 import { cli } from '../cli/helpers.js';
-import { failure, imageOf, readInImage, runBuild, useBusyboxStore } from './helpers.js';
+import type { Digest } from '../../src/image/index.js';
+import { failure, imageOf, newStore, readInImage, runBuild, useBusyboxStore } from './helpers.js';
 
 const fx = useBusyboxStore();
 
@@ -73,12 +75,42 @@ describe('named build contexts', () => {
     expect(contextKey('ghcr.io/o/r:latest')).toBe('ghcr.io/o/r');
   });
 
+  it('an oci-layout context: the image skopeo copied into a layout, by tag or digest, blobs verified on the way in', async () => {
+    const layout = join(fx.root, '..', `layout-${Date.now()}`);
+    fx.cleanup.push(layout);
+    // A layout of its own (gzip layers, ref.name v1), made by skopeo from the store's busybox image.
+    execFileSync('skopeo', ['copy', '--quiet', `oci:${fx.root}:docker.io/library/busybox:local`, `oci:${layout}:v1`]);
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const digest = index.manifests[0]?.digest ?? '';
+    const ctx = await fx.ctx({ Dockerfile: 'FROM base\nRUN busybox true > /ok\n' });
+    for (const spec of [`base=oci-layout://${layout}:v1`, `base=oci-layout://${layout}@${digest}`]) {
+      const { result } = await runBuild(fx.store, { contextDir: ctx, namedContexts: contexts([spec]) });
+      const { config } = await imageOf(fx.store, result.manifestDigest);
+      expect(config.rootfs.diff_ids.slice(0, fx.base.config.rootfs.diff_ids.length)).toEqual(fx.base.config.rootfs.diff_ids);
+    }
+    const missingTag = await failure(runBuild(fx.store, { contextDir: ctx, namedContexts: contexts([`base=oci-layout://${layout}:v2`]) }));
+    expect(missingTag.message).toContain(`oci-layout://${layout}: no image tagged v2 in its index.json`);
+    // A tampered blob is refused by its digest, and nothing of it is stored.
+    const tampered = join(fx.root, '..', `layout-bad-${Date.now()}`);
+    fx.cleanup.push(tampered);
+    execFileSync('cp', ['-a', layout, tampered]);
+    const manifest = JSON.parse(await readFile(join(tampered, 'blobs', 'sha256', digest.slice('sha256:'.length)), 'utf8')) as { config: { digest: string } };
+    const configPath = join(tampered, 'blobs', 'sha256', manifest.config.digest.slice('sha256:'.length));
+    const other = await newStore();
+    fx.cleanup.push(other.root);
+    await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('"os":"linux"', '"os":"linUx"'));
+    const bad = await failure(runBuild(other.store, { contextDir: ctx, namedContexts: contexts([`base=oci-layout://${tampered}:v1`]) }));
+    expect(bad.message).toContain(`oci-layout://${tampered}: blob ${manifest.config.digest}`);
+    expect(await other.store.blobs.has(manifest.config.digest as Digest)).toBe(false);
+  });
+
   it('refuses what it cannot take, naming the flag value', async () => {
     const ctx = await fx.ctx({ Dockerfile: 'FROM busybox:local\n' });
     const run = (spec: string): Promise<{ code: number; stderr: string }> => cli(['--root', fx.root, 'build', '--build-context', spec, ctx]);
     for (const [spec, message] of [
       ['noequals', '--build-context needs NAME=VALUE: noequals'],
-      ['x=oci-layout:///tmp/l', '--build-context x=oci-layout:///tmp/l: unsupported source'],
+      ['x=oci-layout:///no/such/layout:v1', '--build-context x=oci-layout:///no/such/layout:v1: /no/such/layout is not an OCI image layout (no index.json)'],
+      ['x=git://example.com/r.git', 'unsupported source'],
       ['x=https://example.com/a.git', 'unsupported source'],
       ['Bad Name=/tmp', 'invalid context name "Bad Name"'],
       ['x=docker-image://UPPER', '--build-context x=docker-image://UPPER:'],
