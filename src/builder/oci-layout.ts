@@ -8,7 +8,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestHex, isDigest, isIndexMediaType, parseIndex, parseManifest, type Digest, type Platform } from '../image/index.js';
+import { digestHex, isDigest, isIndexMediaType, parseIndex, parseManifest, splitTagDigest, type Digest, type Platform } from '../image/index.js';
 import { REF_NAME } from '../store/tags.js';
 import type { Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
@@ -23,21 +23,8 @@ export interface OciLayoutSource {
 
 /** `DIR[:TAG][@DIGEST]` as buildx reads it (a tag is a last path component's `:suffix`). */
 export function parseOciLayoutSource(text: string): OciLayoutSource {
-  let rest = text;
-  let digest: Digest | undefined;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
-    if (!isDigest(d)) throw new TsbuildError('USAGE', `oci-layout://${text}: digest must be sha256:<64 lowercase hex>`);
-    digest = d;
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
+  const { rest, tag, digest } = splitTagDigest(text, text.lastIndexOf('@'));
+  if (digest !== undefined && !isDigest(digest)) throw new TsbuildError('USAGE', `oci-layout://${text}: digest must be sha256:<64 lowercase hex>`);
   if (rest === '') throw new TsbuildError('USAGE', `oci-layout://${text}: no directory`);
   return { dir: rest, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
 }

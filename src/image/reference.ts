@@ -58,24 +58,29 @@ class ParsedReference implements Reference {
   }
 }
 
+/**
+ * `NAME[:TAG][@DIGEST]` split, the digest after the `@` at `at` (the caller's choice of first or
+ * last), the tag after a `:` past the last `/`. Only split: each caller validates the parts.
+ */
+export function splitTagDigest(s: string, at: number): { rest: string; tag?: string; digest?: string } {
+  const rest = at >= 0 ? s.slice(0, at) : s;
+  const colon = rest.lastIndexOf(':');
+  const tagged = colon > rest.lastIndexOf('/');
+  return {
+    rest: tagged ? rest.slice(0, colon) : rest,
+    ...(tagged ? { tag: rest.slice(colon + 1) } : {}),
+    ...(at >= 0 ? { digest: s.slice(at + 1) } : {}),
+  };
+}
+
 export function parseReference(s: string): Reference {
   if (s === '') throw invalid(s, 'empty reference');
-  let rest = s;
-  let digest: Digest | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
-    if (!isDigest(d)) throw invalid(s, 'digest must be sha256:<64 lowercase hex>');
-    digest = d;
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    if (!TAG_RE.test(tag)) throw invalid(s, `bad tag ${JSON.stringify(tag)}`);
-    rest = rest.slice(0, colon);
-  }
+  const split = splitTagDigest(s, s.indexOf('@'));
+  const { rest, tag: splitTag } = split;
+  if (split.digest !== undefined && !isDigest(split.digest)) throw invalid(s, 'digest must be sha256:<64 lowercase hex>');
+  const digest = split.digest;
+  let tag = splitTag;
+  if (tag !== undefined && !TAG_RE.test(tag)) throw invalid(s, `bad tag ${JSON.stringify(tag)}`);
   const parts = rest.split('/');
   let registry = DOCKER_HUB;
   const first = parts[0] ?? '';
