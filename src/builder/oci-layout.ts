@@ -8,7 +8,8 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestHex, isDigest, isIndexMediaType, parseIndex, parseManifest, splitTagDigest, type Digest, type Platform } from '../image/index.js';
+import { digestHex, isDigest, looksLikeIndex, parseIndex, parseManifest, splitTagDigest, type Digest, type Platform } from '../image/index.js';
+import { selectPlatform } from '../registry/index.js';
 import { REF_NAME } from '../store/tags.js';
 import type { Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
@@ -46,15 +47,13 @@ export async function importOciLayout(store: Store, source: OciLayoutSource, pla
   for (let depth = 0; depth < 4; depth++) {
     await copyBlob(store, source.dir, chosen, where, signal);
     const bytes = await store.blobs.readBytes(chosen.digest, { maxSize: MAX_DOCUMENT, ...(signal !== undefined ? { signal } : {}) });
-    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-    if (doc.manifests === undefined && !isIndexMediaType(doc.mediaType)) {
+    if (!looksLikeIndex(JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown })) {
       const manifest = parseManifest(bytes);
       for (const blob of [manifest.config, ...manifest.layers]) await copyBlob(store, source.dir, blob, where, signal);
       return chosen.digest;
     }
-    const nested = parseIndex(bytes).manifests.find((m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture);
-    if (nested === undefined) throw new TsbuildError('NOT_FOUND', `${where}: no manifest for ${platform.os}/${platform.architecture} in index ${chosen.digest}`);
-    chosen = nested;
+    // The registry pull's choice of manifest: variants matched, attestation manifests never taken.
+    chosen = selectPlatform(parseIndex(bytes), platform, `${where} index ${chosen.digest}`);
   }
   throw new TsbuildError('IMAGE', `${where}: indexes nested too deep`);
 }
