@@ -5,13 +5,13 @@
  * JSON files written atomically (the memo: a line file, memo.ts); the builder defines what `data` means.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
-import { SYNC_WRITE_MAX, tmpName, writeAtomic } from '../util/fs.js';
+import { writeAtomic } from '../util/fs.js';
 import { MemoFile } from './memo.js';
 import { rethrowNoSpace } from './nospace.js';
 import type { CacheEntry, CacheIndex, CompressionCache, CompressionFormat, ContentMemo } from './types.js';
@@ -61,28 +61,8 @@ function checkKey(key: string): string {
  * fsync here would wait for every dirty page of the layer just written.
  */
 export async function writeCacheFile(path: string, data: string, tmpDir: string): Promise<void> {
-  const tmp = join(tmpDir, tmpName('.memo'));
-  if (data.length <= SYNC_WRITE_MAX) {
-    // Small (most COPY records, small contexts' memos): no thread-pool round trips, as writeAtomic.
-    return Promise.resolve().then(() => {
-      mkdirSync(tmpDir, { recursive: true });
-      mkdirSync(dirname(path), { recursive: true });
-      try {
-        writeFileSync(tmp, data);
-        renameSync(tmp, path);
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-    });
-  }
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  mkdirSync(dirname(path), { recursive: true });
+  await writeAtomic(path, data, { tmpDir, durable: false });
 }
 
 /**

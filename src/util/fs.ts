@@ -17,6 +17,14 @@ export function tmpName(prefix: string): string {
  */
 export const SYNC_WRITE_MAX = 256 * 1024;
 
+/** writeAtomic's options. `durable: false` skips the fsync, for hint files a crash may lose (store/cache.ts). */
+export interface WriteAtomicOptions {
+  tmpDir?: string;
+  mode?: number;
+  signal?: AbortSignal;
+  durable?: boolean;
+}
+
 /**
  * Write-then-rename: readers see the old file or the whole new one, never a partial one.
  * `tmpDir` must be on the same filesystem as `path` (rename is atomic only there).
@@ -24,7 +32,7 @@ export const SYNC_WRITE_MAX = 256 * 1024;
 export async function writeAtomic(
   path: string,
   data: string | Uint8Array,
-  options: { tmpDir?: string; mode?: number; signal?: AbortSignal } = {},
+  options: WriteAtomicOptions = {},
 ): Promise<void> {
   if (data.length <= SYNC_WRITE_MAX) return Promise.resolve().then(() => writeAtomicSync(path, data, options));
   const dir = options.tmpDir ?? dirname(path);
@@ -36,7 +44,7 @@ export async function writeAtomic(
     const fh = await open(tmp, 'wx', options.mode ?? 0o644);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (options.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -49,7 +57,7 @@ export async function writeAtomic(
 }
 
 /** writeAtomic's synchronous twin, for small files (see SYNC_WRITE_MAX). */
-export function writeAtomicSync(path: string, data: string | Uint8Array, options: { tmpDir?: string; mode?: number; signal?: AbortSignal } = {}): void {
+export function writeAtomicSync(path: string, data: string | Uint8Array, options: WriteAtomicOptions = {}): void {
   const dir = options.tmpDir ?? dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, tmpName('.tmp'));
@@ -59,7 +67,7 @@ export function writeAtomicSync(path: string, data: string | Uint8Array, options
     const fd = openSync(tmp, 'wx', options.mode ?? 0o644);
     try {
       writeFileSync(fd, data);
-      fsyncSync(fd);
+      if (options.durable !== false) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
