@@ -20,7 +20,7 @@ import type { EventSink } from './events.js';
 import { loadContextIgnore, loadIgnore } from './ignore.js';
 import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
-import { contextKey, type NamedContext } from './named-context.js';
+import { findNamedContext, type NamedContext } from './named-context.js';
 import { importOciLayout } from './oci-layout.js';
 import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
 import { runStep, type StepOutcome } from './runstep.js';
@@ -94,7 +94,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
     buildArgs: request.buildArgs ?? {},
     platform,
     ...(request.target !== undefined ? { target: request.target } : {}),
-    isNamedContext: (name) => named.has(contextKey(name) ?? ''),
+    isNamedContext: (name) => findNamedContext(named, name) !== undefined,
   });
   // Values an in-stage `ARG NAME` (no default) inherits: meta ARGs, then the predefined platform ARGs.
   const inherited = new Map(plan.predefinedArgs);
@@ -155,8 +155,8 @@ interface StageRunEnv {
   /** `COPY --from=<image>` and trigger bases resolved once per build, not at every use. */
   images: Map<string, Promise<StageState>>;
   named: ReadonlyMap<string, NamedContext>;
-  /** Named contexts resolved once per build, by key. */
-  contexts: Map<string, Promise<StageState>>;
+  /** Named contexts resolved once per build. */
+  contexts: Map<NamedContext, Promise<StageState>>;
   /** Stat memos of named local contexts, written back at the end like the main context's. */
   flushes: (() => Promise<void>)[];
   runStage(index: number): Promise<StageState>;
@@ -225,7 +225,11 @@ async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<Sta
   const base = planned.base;
   if (base.kind === 'scratch') return scratchState(env.platform);
   if (base.kind === 'stage') return cloneState(await env.runStage(base.index));
-  if (base.kind === 'context') return cloneState(await namedContextState(base.name, env));
+  if (base.kind === 'context') {
+    const ctx = findNamedContext(env.named, base.name);
+    if (ctx === undefined) throw new TsbuildError('USAGE', `no build context named ${base.name}`);
+    return cloneState(await namedContextState(ctx, env));
+  }
   const img = await resolveBaseImage(base.ref, env.deps, {
     platform: env.platform,
     pull: env.request.pull === true,
@@ -243,7 +247,8 @@ function scratchState(platform: Platform): StageState {
 async function stageByRef(ref: string, env: StageRunEnv): Promise<StageState> {
   const idx = /^\d+$/.test(ref) ? Number(ref) : env.plan.stageIndexByRef(ref);
   if (idx !== undefined && idx < env.plan.stages.length) return env.runStage(idx);
-  if (env.named.has(contextKey(ref) ?? '')) return namedContextState(ref, env);
+  const ctx = findNamedContext(env.named, ref);
+  if (ctx !== undefined) return namedContextState(ctx, env);
   let p = env.images.get(ref);
   if (p === undefined) {
     p = resolveBaseImage(ref, env.deps, { platform: env.platform, pull: false, ...(env.signal !== undefined ? { signal: env.signal } : {}) }).then((i) => i.state);
@@ -273,12 +278,9 @@ function stepEnvFor(env: StageRunEnv, context: BuildContext, noCache: boolean): 
 }
 
 /** A named build context's state, once per build: the image it names (registry/store or an OCI layout), or its directory as one layer. */
-function namedContextState(name: string, env: StageRunEnv): Promise<StageState> {
-  const key = contextKey(name) ?? '';
-  let p = env.contexts.get(key);
+function namedContextState(ctx: NamedContext, env: StageRunEnv): Promise<StageState> {
+  let p = env.contexts.get(ctx);
   if (p === undefined) {
-    const ctx = env.named.get(key);
-    if (ctx === undefined) throw new TsbuildError('USAGE', `no build context named ${name}`);
     const signalOpt = env.signal !== undefined ? { signal: env.signal } : {};
     p =
       ctx.kind === 'image'
@@ -289,7 +291,7 @@ function namedContextState(name: string, env: StageRunEnv): Promise<StageState> 
               async (digest) => (await resolveBaseImage(`localhost/oci-layout@${digest}`, env.deps, { platform: env.platform, pull: false, ...signalOpt })).state,
             )
           : localContextState(ctx.dir, ctx.name, env);
-    env.contexts.set(key, p);
+    env.contexts.set(ctx, p);
   }
   return p;
 }

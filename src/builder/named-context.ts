@@ -29,6 +29,12 @@ export function contextKey(name: string): string | undefined {
   }
 }
 
+/** The context `name` (a stage, FROM or --from name) stands for, if any. */
+export function findNamedContext(contexts: ReadonlyMap<string, NamedContext>, name: string): NamedContext | undefined {
+  const key = contextKey(name);
+  return key === undefined ? undefined : contexts.get(key);
+}
+
 /** `--build-context` values, keyed by contextKey(NAME). Relative directories are taken from `cwd`. */
 export function parseNamedContexts(specs: string[], cwd: string): Map<string, NamedContext> {
   const out = new Map<string, NamedContext>();
