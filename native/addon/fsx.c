@@ -242,43 +242,57 @@ static napi_value js_markTopDir(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* Values and name lists are at most 64 KiB on Linux (XATTR_SIZE_MAX, XATTR_LIST_MAX): one call each. */
+/*
+ * Sized first (a size-0 call): most nodes have no attributes, which then costs one syscall and no
+ * buffer; the kernel also allocates whatever size it is asked to fill. A value or list that grows
+ * between the two calls (ERANGE) is asked again.
+ */
 static napi_value js_getXattr(napi_env env, napi_callback_info info) {
   napi_value argv[2], out;
   char path[4096], name[XATTR_NAME_MAX + 1];
   if (!path_name_args(env, info, 2, argv, path, name, "getXattr(path: string, name: string)")) return NULL;
-  char *value = malloc(XATTR_SIZE_MAX);
-  if (value == NULL) return throw_errno(env, ENOMEM, "getXattr");
-  ssize_t got = lgetxattr(path, name, value, XATTR_SIZE_MAX);
-  int err = errno;
-  if (got >= 0) napi_create_buffer_copy(env, (size_t)got, value, NULL, &out);
-  free(value);
-  if (got >= 0) return out;
-  if (err == ENODATA || err == ENOTSUP) { napi_get_null(env, &out); return out; }
-  return throw_errno_path(env, err, "lgetxattr", path, NULL);
+  for (;;) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    char *value = size > 0 ? malloc((size_t)size) : NULL;
+    if (size > 0 && value == NULL) return throw_errno(env, ENOMEM, "getXattr");
+    ssize_t got = size > 0 ? lgetxattr(path, name, value, (size_t)size) : size;
+    int err = errno;
+    if (got >= 0) napi_create_buffer_copy(env, (size_t)got, value, NULL, &out);
+    free(value);
+    if (got >= 0) return out;
+    if (err == ERANGE) continue;
+    if (err == ENODATA || err == ENOTSUP) { napi_get_null(env, &out); return out; }
+    return throw_errno_path(env, err, "lgetxattr", path, NULL);
+  }
 }
 
 static napi_value js_listXattrs(napi_env env, napi_callback_info info) {
   char path[4096];
   if (!path_arg(env, info, path, sizeof path, "listXattrs(path: string)")) return NULL;
-  char *list = malloc(XATTR_LIST_MAX);
-  if (list == NULL) return throw_errno(env, ENOMEM, "listXattrs");
-  ssize_t len = llistxattr(path, list, XATTR_LIST_MAX);
-  if (len < 0 && errno == ENOTSUP) len = 0;
-  if (len < 0) {
-    int err = errno;
-    free(list);
-    return throw_errno_path(env, err, "llistxattr", path, NULL);
-  }
   napi_value out, name;
-  napi_create_array(env, &out);
-  uint32_t i = 0;
-  for (ssize_t at = 0; at < len; at += (ssize_t)strlen(list + at) + 1) {
-    napi_create_string_utf8(env, list + at, NAPI_AUTO_LENGTH, &name);
-    napi_set_element(env, out, i++, name);
+  for (;;) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    char *list = size > 0 ? malloc((size_t)size) : NULL;
+    if (size > 0 && list == NULL) return throw_errno(env, ENOMEM, "listXattrs");
+    ssize_t len = size > 0 ? llistxattr(path, list, (size_t)size) : size;
+    int err = errno;
+    if (len < 0 && err == ERANGE) {
+      free(list);
+      continue;
+    }
+    if (len < 0 && err != ENOTSUP) {
+      free(list);
+      return throw_errno_path(env, err, "llistxattr", path, NULL);
+    }
+    napi_create_array(env, &out);
+    uint32_t i = 0;
+    for (ssize_t at = 0; at < len; at += (ssize_t)strlen(list + at) + 1) {
+      napi_create_string_utf8(env, list + at, NAPI_AUTO_LENGTH, &name);
+      napi_set_element(env, out, i++, name);
+    }
+    free(list);
+    return out;
   }
-  free(list);
-  return out;
 }
 
 static napi_value js_setXattr(napi_env env, napi_callback_info info) {
