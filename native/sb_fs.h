@@ -10,17 +10,20 @@
 
 /* Stubs this process creates inside the overlay are sent to the launcher on stub_fd so it can
  * remove them from the upper dir after the run (see sb_stubs.h). Records, NUL-terminated:
- * "<kind> <parent atime s> <ns> <parent mtime s> <ns> <mode> <uid> <gid> <relpath>", kind S = a
- * stub we created, C = a lower dir our stub made overlayfs copy up into the upper dir. */
+ * "<kind> <parent atime s> <ns> <parent mtime s> <ns> <mark mtime s> <ns> <mode> <uid> <gid>
+ * <relpath>", kind S = a stub we created (mark: its parent's mtime right after), C = a lower dir
+ * our stub made overlayfs copy up into the upper dir (mark: that dir's own mtime). */
 static int stub_fd = -1, upper_fd = -1;
 static dev_t overlay_dev;
 static char merged_path[PATH_MAX + 16];
 
-static void emit_stub(char kind, const struct stat *parent, const struct stat *self, const char *rel) {
-  char rec[PATH_MAX + 160];
-  int len = snprintf(rec, sizeof rec, "%c %lld %ld %lld %ld %o %u %u %s", kind, (long long)parent->st_atim.tv_sec,
+static void emit_stub(char kind, const struct stat *parent, const struct timespec *mark, const struct stat *self,
+                      const char *rel) {
+  char rec[PATH_MAX + 200];
+  int len = snprintf(rec, sizeof rec, "%c %lld %ld %lld %ld %lld %ld %o %u %u %s", kind, (long long)parent->st_atim.tv_sec,
                      parent->st_atim.tv_nsec, (long long)parent->st_mtim.tv_sec, parent->st_mtim.tv_nsec,
-                     (unsigned)self->st_mode, (unsigned)self->st_uid, (unsigned)self->st_gid, rel);
+                     (long long)mark->tv_sec, mark->tv_nsec, (unsigned)self->st_mode, (unsigned)self->st_uid,
+                     (unsigned)self->st_gid, rel);
   if (len < (int)sizeof rec) write_all(stub_fd, rec, (size_t)len + 1);
 }
 
@@ -54,7 +57,7 @@ static void note_copyups(const char *rel) {
       if (lstat(path, &self)) return;
       *strrchr(path, '/') = 0;
       if (lstat(path, &parent)) return;
-      emit_stub('C', &parent, &self, prefix);
+      emit_stub('C', &parent, &self.st_mtim, &self, prefix);
     }
     if (!rel[i]) break;
   }
@@ -112,10 +115,11 @@ static int ensure_path_at(int rootfd, const char *path, int want_dir, int record
       int f = openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
       rc = f < 0 ? -1 : close(f);
     }
-    if (rc == 0 && tracked) {
+    struct stat after;
+    if (rc == 0 && tracked && fstat(pfd, &after) == 0) {
       char full[PATH_MAX + NAME_MAX + 2];
       snprintf(full, sizeof full, "%s%s%s", rel, *rel ? "/" : "", name);
-      emit_stub('S', &pst, &pst, full);
+      emit_stub('S', &pst, &after.st_mtim, &pst, full);
     }
     int saved = errno;
     char target[PATH_MAX];

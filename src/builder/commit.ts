@@ -2,7 +2,7 @@
  * Turns a finished stage state into an image in the store: config blob, OCI manifest blob,
  * and a tag per requested name. Layers are already blobs (built ones uncompressed).
  */
-import { MediaType, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Manifest } from '../image/index.js';
+import { goContainerConfig, MediaType, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Manifest } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import type { StageState } from './state.js';
 
@@ -22,6 +22,7 @@ export async function commitImage(
   const history = fillHistoryTimes(state.config.history ?? []);
   const config: ImageConfig = {
     ...state.config,
+    ...(state.config.config !== undefined ? { config: goContainerConfig(state.config.config) } : {}),
     // BuildKit's exporter: the config time is the last history entry's, unless an epoch is set.
     created: options.sourceDateEpoch !== undefined ? options.created : (history.at(-1)?.created ?? options.created),
     rootfs: { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) },

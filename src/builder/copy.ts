@@ -5,7 +5,7 @@
  * committed as the step's layer and adopted as its snapshot.
  */
 import { chmodSync, chownSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { readXattrs } from '../layers/index.js';
 import { mknod } from '../layers/nodes.js';
 import { setXattr } from '../util/xattr.js';
@@ -63,16 +63,22 @@ interface Run extends CopyPlan {
   files: FileCopier;
   /** Directory times, set once every file inside is on disk (creating a file bumps its dir's mtime). */
   dirTimes: [string, number][];
+  /**
+   * Existing rootfs dirs recreated as ancestors, with their own mtime: set last, unless an entry
+   * new to the rootfs was created in them (then the kernel's "now" stands, as in BuildKit).
+   */
+  ancestorTimes: Map<string, number>;
 }
 
 // File-system calls below are synchronous (see util/cooperate.ts): a COPY of 30,000 small files
 // would otherwise spend most of its time in thread-pool round trips.
 
 export async function stageCopy(items: CopyItem[], plan: CopyPlan): Promise<void> {
-  const run: Run = { ...plan, links: new Map(), tick: cooperative(), files: new FileCopier(), dirTimes: [] };
+  const run: Run = { ...plan, links: new Map(), tick: cooperative(), files: new FileCopier(), dirTimes: [], ancestorTimes: new Map() };
   try {
     await stageItems(items, run);
     await run.files.drain();
+    for (const [host, t] of run.ancestorTimes) utimesSync(host, t, t);
     for (const [host, t] of run.dirTimes) utimesSync(host, t, t);
   } finally {
     await run.files.settle();
@@ -138,26 +144,37 @@ async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<voi
       st = undefined;
     }
     if (st !== undefined && !isTarget) continue;
-    if (st === undefined) mkdirSync(host, { mode: 0o755 });
+    // Only the target can be here already staged; everything else is created now.
+    const below = st === undefined ? (await run.view.resolve(current, false)).entry : undefined;
+    if (st === undefined) {
+      mkdirSync(host, { mode: 0o755 });
+      if (below === undefined) newEntryIn(run, host);
+    }
     if (isTarget) {
       applyAttrs(run, host, source, true);
       continue;
     }
-    const below = await run.view.resolve(current, false);
-    if (below.entry?.stat.isDirectory()) {
-      const s = below.entry.stat;
+    if (below?.stat.isDirectory()) {
+      const s = below.stat;
       chownSync(host, s.uid, s.gid);
       chmodSync(host, s.mode & 0o7777);
+      run.ancestorTimes.set(host, s.mtimeMs / 1000);
     } else {
-      if (below.entry !== undefined) throw new TsbuildError('CONTEXT', `cannot copy to ${path}: ${current} is not a directory`);
+      if (below !== undefined) throw new TsbuildError('CONTEXT', `cannot copy to ${path}: ${current} is not a directory`);
       chownSync(host, run.chown?.uid ?? 0, run.chown?.gid ?? 0);
       chmodSync(host, 0o755);
     }
   }
 }
 
+/** `host` (staged) gained an entry the rootfs did not have: its directory keeps the new mtime. */
+function newEntryIn(run: Run, host: string): void {
+  run.ancestorTimes.delete(dirname(host));
+}
+
 async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> {
   const host = join(run.staging, target);
+  newEntryIn(run, host);
   // A path queued for a worker must be on disk before anything else happens to it.
   if (run.files.pending.has(host)) await run.files.drain();
   const identity = item.kind === 'file' && item.linkKey === undefined ? item.identity : undefined;

@@ -5,7 +5,7 @@
  */
 import type { ImageConfig } from '../image/index.js';
 import { DockerfileError } from '../parser/errors.js';
-import { expandWordWithMatches, expandWords } from '../parser/shell/index.js';
+import { expandWordWithMatches, expandWords, type ExpandOptions } from '../parser/shell/index.js';
 import type { Location } from '../parser/types.js';
 import { envOf, UNSET_ARG } from './state.js';
 
@@ -22,8 +22,21 @@ export class Expander {
   }
 
   word(text: string): string {
+    return this.#expand(text, { escape: this.#escape });
+  }
+
+  /**
+   * The body of a COPY/ADD heredoc whose delimiter is unquoted (BuildKit's ExpandRaw): variables
+   * expand, quotes stay as written, and a backslash (whatever the escape directive says) keeps the
+   * next character literal.
+   */
+  raw(text: string): string {
+    return this.#expand(text, { escape: '\\', skipProcessQuotes: true });
+  }
+
+  #expand(text: string, options: ExpandOptions): string {
     try {
-      const r = expandWordWithMatches(text, this.#env, { escape: this.#escape });
+      const r = expandWordWithMatches(text, this.#env, options);
       for (const m of r.matched) this.used.add(m);
       return r.result;
     } catch (err) {

@@ -88,7 +88,18 @@ export function applyShell(config: ImageConfig, shell: string[]): string {
   return `SHELL [${shell.join(' ')}]`;
 }
 
+/** Signal names moby's signal.ParseSignal knows on Linux (without the SIG prefix). */
+const SIGNAL_NAMES = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF', 'PWR', 'QUIT',
+  'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
+  'RTMIN', 'RTMAX', ...Array.from({ length: 15 }, (_, i) => `RTMIN+${i + 1}`), ...Array.from({ length: 14 }, (_, i) => `RTMAX-${i + 1}`),
+]);
+
+/** STOPSIGNAL is checked as BuildKit does: a non-zero number, or a known name with or without SIG. */
 export function applyStopSignal(config: ImageConfig, signal: string): string {
+  const number = /^[+-]?\d+$/.test(signal) ? Number(signal) : undefined;
+  const known = number !== undefined ? number !== 0 : SIGNAL_NAMES.has(signal.toUpperCase().replace(/^SIG/, ''));
+  if (!known) throw new TsbuildError('DOCKERFILE', `Invalid signal: ${signal}`);
   (config.config ??= {}).StopSignal = signal;
   return `STOPSIGNAL ${signal}`;
 }

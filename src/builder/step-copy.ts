@@ -37,6 +37,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
   const chmodText = ins.chmod !== undefined ? x.word(ins.chmod) : undefined;
   const chmod = chmodText !== undefined ? parseChmod(chmodText) : undefined;
   const excludes = ins.exclude.map((p) => x.word(p));
+  const heredocs = ins.heredocs.map((h) => ({ name: h.name, content: h.expand ? x.raw(h.content) : h.content }));
   const exclude = excluder(excludes);
   const parents = ins.kind === 'COPY' && ins.parents === true;
   const checksum = isAdd && ins.checksum !== undefined ? parseChecksum(x.word(ins.checksum)) : undefined;
@@ -78,8 +79,8 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
       }
     }
   }
-  for (const h of ins.heredocs) hash.update(`heredoc:${h.name}:${h.content}\n`);
-  const count = pending.length + ins.heredocs.length;
+  for (const h of heredocs) hash.update(`heredoc:${h.name}:${h.content}\n`);
+  const count = pending.length + heredocs.length;
   const hasArchive = pending.some((p) => 'archive' in p && p.archive !== undefined);
   if (count > 1 && !dest.isDir && !parents) {
     const existing = await new RootfsView(lowerDirs).resolve(dest.path, true);
@@ -90,7 +91,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
     }
   }
   const flags = [parents ? '--parents' : '', chown !== undefined ? `--chown=${chown}` : '', chmodText !== undefined ? `--chmod=${chmodText}` : ''].filter((f) => f !== '');
-  const createdBy = [ins.kind, ...flags, ...sources, ...ins.heredocs.map((h) => `<<${h.name}`), destText].join(' ');
+  const createdBy = [ins.kind, ...flags, ...sources, ...heredocs.map((h) => `<<${h.name}`), destText].join(' ');
   const inputs = {
     parent: state.key,
     platform: `${env.platform.os}/${env.platform.architecture}`,
@@ -130,9 +131,9 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
           all.push(await unpackToItem(file.hostPath, archive, p.url, await temp('unpack-'), env.signal));
         }
       }
-      if (ins.heredocs.length > 0) {
+      if (heredocs.length > 0) {
         const dir = await temp('heredoc-');
-        for (const h of ins.heredocs) {
+        for (const h of heredocs) {
           const path = join(dir, h.name);
           await writeFile(path, h.content, { mode: 0o644 });
           all.push({ name: h.name, hostPath: path, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeMs: Date.now() });

@@ -47,7 +47,11 @@ export async function prepareWorkdir(ins: WorkdirInstruction, state: StageState,
           await mkdir(host, { recursive: true, mode: 0o755 });
           await chown(host, stat?.uid ?? owner.uid, stat?.gid ?? owner.gid);
           await chmod(host, stat !== undefined ? stat.mode & 0o7777 : 0o755);
-          if (stat !== undefined) await utimes(host, stat.atime, stat.mtime);
+        }
+        // Times last (each mkdir bumps its parent's): an existing ancestor keeps its own, except
+        // the one that gained a new entry, as in BuildKit's snapshot.
+        for (const [i, { path, stat }] of chain.entries()) {
+          if (stat !== undefined && chain[i + 1]?.stat !== undefined) await utimes(join(staging, path), stat.atime, stat.mtime);
         }
       }
       return await commitStepLayer(env, staging, [], `WORKDIR ${wd}`);

@@ -136,7 +136,7 @@ export async function dispatch(ins: Instruction, state: StageState, env: StepEnv
       for (const a of ins.args) {
         const key = a.key;
         const value = env.buildArgs[key] ?? (a.value !== undefined ? x.word(a.value) : env.metaArgs.get(key));
-        state.args.delete(key);
+        // A re-declared ARG keeps its first place (BuildKit's runCommandString and env list).
         state.args.set(key, value ?? UNSET_ARG);
         shown.push(value === undefined ? key : `${key}=${value}`);
       }

@@ -5,6 +5,9 @@
  */
 import { isTsbuildError, messageOf, type ErrorCode } from '../util/errors.js';
 
+/** Source lines of an error's excerpt printed before the rest is summarised. */
+const EXCERPT_LINES = 6;
+
 /** Exit status per error code; the README's exit-code table is tested against this. */
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   RUN_FAILED: 1,
@@ -35,8 +38,15 @@ export function formatError(err: unknown, debug: boolean): string {
   const loc = err as unknown as { file?: string; line?: number; column?: number; excerpt?: string };
   if (loc.excerpt !== undefined && loc.line !== undefined) {
     out += ` --> ${loc.file ?? 'Dockerfile'}:${loc.line}${loc.column !== undefined ? `:${loc.column}` : ''}\n`;
-    out += `  ${String(loc.line).padStart(4)} | ${loc.excerpt}\n`;
-    if (loc.column !== undefined) out += `       | ${' '.repeat(Math.max(0, loc.column - 1))}^\n`;
+    // An instruction can span lines (continuations, a heredoc up to the end of the file): each
+    // gets its own number, the caret stays under the first, and a long tail is cut short.
+    const lines = loc.excerpt.split('\n');
+    const shown = lines.slice(0, EXCERPT_LINES);
+    shown.forEach((text, i) => {
+      out += `  ${String((loc.line ?? 0) + i).padStart(4)} | ${text}\n`;
+      if (i === 0 && loc.column !== undefined) out += `       | ${' '.repeat(Math.max(0, loc.column - 1))}^\n`;
+    });
+    if (lines.length > shown.length) out += `       | ... ${lines.length - shown.length} more line${lines.length - shown.length === 1 ? '' : 's'}\n`;
   }
   // Parser messages may already end in their suggestion: "(did you mean RUN?)"; say it once.
   if (err.hint !== undefined && !err.message.endsWith(`(${err.hint})`)) out += `hint: ${err.hint}\n`;

@@ -6,7 +6,7 @@
 import { TsbuildError } from '../util/errors.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType } from './mediatypes.js';
-import type { Descriptor, ImageConfig, Index, Manifest } from './types.js';
+import type { ContainerConfig, Descriptor, ImageConfig, Index, Manifest } from './types.js';
 
 export type ManifestFlavor = 'oci' | 'docker';
 
@@ -19,6 +19,31 @@ export interface EncodedBlob {
 export function encodeJson(value: unknown, mediaType: string): EncodedBlob {
   const bytes = Buffer.from(JSON.stringify(value));
   return { bytes, descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length } };
+}
+
+/** Container config fields in the order Go's image-spec structs declare them (docker's extras last). */
+const CONFIG_FIELDS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal', 'ArgsEscaped', 'Healthcheck', 'OnBuild', 'Shell'] as const;
+
+/**
+ * The container config as BuildKit's exporter writes it (Go's encoding/json over the image-spec
+ * structs): fields in declaration order, `omitempty` fields dropped when empty (so `CMD []` and a
+ * base image's `"WorkingDir": ""` leave no trace), map keys sorted. Unknown fields are kept, last.
+ */
+export function goContainerConfig(config: ContainerConfig): ContainerConfig {
+  const out: Record<string, unknown> = {};
+  const source = config as Record<string, unknown>;
+  const keys = [...CONFIG_FIELDS, ...Object.keys(source).filter((k) => !(CONFIG_FIELDS as readonly string[]).includes(k))];
+  for (const key of keys) {
+    const value = source[key];
+    if (value === undefined || value === null || value === '' || value === false) continue;
+    if (Array.isArray(value)) {
+      if (value.length > 0) out[key] = value;
+    } else if (typeof value === 'object' && key !== 'Healthcheck') {
+      const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (entries.length > 0) out[key] = Object.fromEntries(entries);
+    } else out[key] = value;
+  }
+  return out;
 }
 
 export function encodeConfig(config: ImageConfig, flavor: ManifestFlavor = 'oci'): EncodedBlob {

@@ -83,4 +83,25 @@ describe('DockerfileError coverage', () => {
   it('the file name given is the one reported', () => {
     expect(() => parseDockerfile('FROM a\nBAD x\n', { file: 'ci/Dockerfile.dev' })).toThrow(expect.objectContaining({ file: 'ci/Dockerfile.dev', line: 2 }) as Error);
   });
+
+  it('an instruction over several lines is shown line by line, the caret under the first, a long tail cut', () => {
+    let thrown: unknown;
+    try {
+      parseDockerfile(`FROM a\nRUN <<EOF\n${Array.from({ length: 9 }, (_, i) => `line ${i}`).join('\n')}\n`);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(DockerfileError);
+    expect(formatError(thrown, false)).toBe(
+      [
+        'error: unterminated heredoc',
+        ' --> Dockerfile:2:5',
+        '     2 | RUN <<EOF',
+        '       |     ^',
+        ...Array.from({ length: 5 }, (_, i) => `  ${String(3 + i).padStart(4)} | line ${i}`),
+        '       | ... 4 more lines',
+        '',
+      ].join('\n'),
+    );
+  });
 });

@@ -12,6 +12,8 @@ export interface ExpandOptions {
   escape?: '\\' | '`';
   /** Keep `$NAME` / `${NAME...}` text for unset variables instead of expanding to "". */
   skipUnsetEnv?: boolean;
+  /** Quotes are plain characters (BuildKit's SkipProcessQuotes): `$` still expands inside them. */
+  skipProcessQuotes?: boolean;
 }
 
 function run(word: string, env: EnvSource, options: LexOptions): ExpandResult {
@@ -26,6 +28,7 @@ function run(word: string, env: EnvSource, options: LexOptions): ExpandResult {
 const lexOptions = (o: ExpandOptions): LexOptions => ({
   ...(o.escape === undefined ? {} : { escape: o.escape }),
   ...(o.skipUnsetEnv === undefined ? {} : { skipUnsetEnv: o.skipUnsetEnv }),
+  ...(o.skipProcessQuotes === undefined ? {} : { skipProcessQuotes: o.skipProcessQuotes }),
 });
 
 /** Expand variables and remove quotes/escapes in one word (BuildKit ProcessWord). */
