@@ -116,8 +116,9 @@ async function copyChildren(run: Run, dir: CopyItem, destDir: string): Promise<v
     if (child.kind === 'dir') {
       // An existing dir (or a symlink to one) in the rootfs is merged into, as `cp -r` would.
       const existing = await run.view.resolve(target, true);
-      const where = existing.entry?.stat.isDirectory() ? existing.path : target;
-      await ensureDir(run, where, child);
+      const merge = existing.entry?.stat.isDirectory() === true;
+      const where = merge ? existing.path : target;
+      await ensureDir(run, where, { item: child, existed: merge });
       await copyChildren(run, child, where);
       // Its entries bumped its mtime: set it again last, as fsutil's copyFileInfo after the contents.
       run.dirTimes.push([join(run.staging, where), (run.mtimeMs ?? child.mtimeMs) / 1000]);
@@ -127,14 +128,17 @@ async function copyChildren(run: Run, dir: CopyItem, destDir: string): Promise<v
   }
 }
 
-/** Creates `path` and its ancestors in staging. `source` sets the attributes of `path` itself. */
-async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<void> {
+/**
+ * Creates `path` and its ancestors in staging. `target` is a copied dir: it sets the attributes of
+ * `path` itself, and says whether it merges into a dir the rootfs already has (the caller resolved it).
+ */
+async function ensureDir(run: Run, path: string, target?: { item: CopyItem; existed: boolean }): Promise<void> {
   const parts = path.split('/').filter((p) => p !== '');
   let current = '/';
   for (let i = 0; i < parts.length; i++) {
     current = posix.join(current, parts[i] as string);
     const host = join(run.staging, current);
-    const isTarget = i === parts.length - 1 && source !== undefined;
+    const isTarget = i === parts.length - 1 && target !== undefined;
     if (run.files.pending.has(host)) await run.files.drain();
     let st = lstatSync(host, { throwIfNoEntry: false });
     if (st !== undefined && !st.isDirectory()) {
@@ -144,16 +148,17 @@ async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<voi
       st = undefined;
     }
     if (st !== undefined && !isTarget) continue;
-    // Only the target can be here already staged; everything else is created now.
-    const below = st === undefined ? (await run.view.resolve(current, false)).entry : undefined;
-    if (st === undefined) {
-      mkdirSync(host, { mode: 0o755 });
-      if (below === undefined) newEntryIn(run, host);
-    }
     if (isTarget) {
-      applyAttrs(run, host, source, true);
+      if (st === undefined) {
+        mkdirSync(host, { mode: 0o755 });
+        if (!target.existed) newEntryIn(run, host);
+      }
+      applyAttrs(run, host, target.item, true);
       continue;
     }
+    const below = (await run.view.resolve(current, false)).entry;
+    mkdirSync(host, { mode: 0o755 });
+    if (below === undefined) newEntryIn(run, host);
     if (below?.stat.isDirectory()) {
       const s = below.stat;
       chownSync(host, s.uid, s.gid);
@@ -169,7 +174,7 @@ async function ensureDir(run: Run, path: string, source?: CopyItem): Promise<voi
 
 /** `host` (staged) gained an entry the rootfs did not have: its directory keeps the new mtime. */
 function newEntryIn(run: Run, host: string): void {
-  run.ancestorTimes.delete(dirname(host));
+  if (run.ancestorTimes.size > 0) run.ancestorTimes.delete(dirname(host));
 }
 
 async function copyOne(run: Run, item: CopyItem, target: string): Promise<void> {
