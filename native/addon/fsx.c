@@ -49,6 +49,39 @@ static napi_value throw_errno_path(napi_env env, int err, const char *call, cons
   return NULL;
 }
 
+/* RFC 3629 UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
+static bool utf8_ok(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    unsigned char c = s[i];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
+/* A name that is not UTF-8 would reach JS as U+FFFD and then name no file (or another one):
+ * refused by name, its bytes escaped as \xNN. */
+static napi_value throw_not_utf8(napi_env env, const char *dir, const char *name) {
+  char shown[NAME_MAX * 4 + 1], msg[8400];
+  size_t at = 0;
+  for (const unsigned char *p = (const unsigned char *)name; *p && at + 5 < sizeof shown; p++) {
+    if (*p >= 0x20 && *p < 0x7f) shown[at++] = (char)*p;
+    else at += (size_t)snprintf(shown + at, sizeof shown - at, "\\x%02x", *p);
+  }
+  shown[at] = 0;
+  snprintf(msg, sizeof msg, "EILSEQ: a file name that is not valid UTF-8 cannot be stored: '%s/%s'", dir, shown);
+  napi_throw_error(env, "EILSEQ", msg);
+  return NULL;
+}
+
 /* A JS string into `buf`; false if it is not one or does not fit. */
 static bool string_value(napi_env env, napi_value v, char *buf, size_t cap) {
   size_t len = 0;
@@ -142,6 +175,7 @@ static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
   struct dent *ents = NULL;
   size_t n = 0, cap = 0, total = 0;
   int err = 0;
+  char *bad_name = NULL; /* a name that is not UTF-8 */
   for (;;) {
     errno = 0;
     struct dirent *d = readdir(dir);
@@ -154,6 +188,11 @@ static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
       ents = grown;
     }
     size_t l = strlen(d->d_name);
+    if (!utf8_ok((const unsigned char *)d->d_name, l)) {
+      err = EILSEQ;
+      bad_name = strdup(d->d_name);
+      break;
+    }
     char *name = malloc(l + 1);
     if (name == NULL) { err = ENOMEM; break; }
     memcpy(name, d->d_name, l + 1);
@@ -197,7 +236,10 @@ static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
     at += ents[i].len;
   }
   closedir(dir);
-  if (err != 0) {
+  if (bad_name != NULL) {
+    throw_not_utf8(env, path, bad_name);
+    free(bad_name);
+  } else if (err != 0) {
     throw_errno_path(env, err, failed ? "lstat" : "scandir", path, failed);
   } else {
     napi_value names, buffer, array, result;

@@ -55,7 +55,7 @@ export async function resolveBaseImage(
   return {
     reference: ref,
     manifestDigest,
-    state: { config, layers, key: `image:${manifestDigest}`, args: new Map() },
+    state: { config, layers, key: `image:${manifestDigest}`, args: new Map(), argsOverEnv: new Set() },
   };
 }
 

@@ -93,8 +93,9 @@ export class BuildContext {
 
   /**
    * Direct children of a directory entry, sorted, with the ignore rules applied: an ignored
-   * file is left out; an ignored directory is kept only when a `!` pattern may re-include
-   * something below it. The one rule both hashing (`walk`) and copying use.
+   * file is left out; an ignored directory is kept only when a `!` pattern re-includes something
+   * below it (an excluded dir never comes back empty, as with fsutil's walker). The one rule
+   * both hashing (`walk`) and copying use.
    */
   async *children(dir: ContextEntry, signal?: AbortSignal): AsyncGenerator<ContextEntry> {
     for (const child of this.childrenSync(dir)) {
@@ -114,8 +115,9 @@ export class BuildContext {
       const name = names[i] as string;
       const stat = stats[i] as FileStat;
       const rel = relPrefix + name;
-      if (this.#ignore !== undefined && this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore.mayMatchInside?.(rel) ?? false))) continue;
-      out.push({ rel, hostPath: prefix + name, stat });
+      const entry = { rel, hostPath: prefix + name, stat };
+      if (this.#ignore !== undefined && this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore.mayMatchInside?.(rel) ?? false) && this.childrenSync(entry).length > 0)) continue;
+      out.push(entry);
     }
     return out;
   }

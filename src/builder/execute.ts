@@ -240,7 +240,7 @@ async function resolveBase(planned: PlannedStage, env: StageRunEnv): Promise<Sta
 }
 
 function scratchState(platform: Platform): StageState {
-  return { config: emptyConfig(platform), layers: [], key: `scratch:${platform.os}/${platform.architecture}`, args: new Map() };
+  return { config: emptyConfig(platform), layers: [], key: `scratch:${platform.os}/${platform.architecture}`, args: new Map(), argsOverEnv: new Set() };
 }
 
 /** A stage by name/index (built on demand: ONBUILD triggers can name stages the plan did not see), else an image, once. */

@@ -1,13 +1,11 @@
 /**
- * Dispatch-time expansion: the stage's ENV wins over ARGs of the same name (docker semantics),
- * and every variable a step reads is recorded so the cache key and the unused-build-arg
+ * Dispatch-time expansion over the stage's build env (ARGs and ENV, whichever came last wins, as
+ * in BuildKit), recording every variable a step reads so the cache key and the unused-build-arg
  * warning see exactly what it consumed.
  */
-import type { ImageConfig } from '../image/index.js';
 import { DockerfileError } from '../parser/errors.js';
 import { expandWordWithMatches, expandWords, type ExpandOptions } from '../parser/shell/index.js';
 import type { Location } from '../parser/types.js';
-import { envOf, UNSET_ARG } from './state.js';
 
 export class Expander {
   readonly used = new Set<string>();
@@ -15,8 +13,9 @@ export class Expander {
   readonly #escape: '\\' | '`';
   readonly #location: Location;
 
-  constructor(config: ImageConfig, args: Map<string, string>, escape: '\\' | '`', location: Location) {
-    this.#env = new Map([...[...args].filter(([, v]) => v !== UNSET_ARG), ...envOf(config)]);
+  /** `env`: the stage's build env (state.ts buildEnv). */
+  constructor(env: Map<string, string>, escape: '\\' | '`', location: Location) {
+    this.#env = env;
     this.#escape = escape;
     this.#location = location;
   }

@@ -34,10 +34,10 @@ export function exposedPorts(spec: string): string[] {
   const container = rest.slice(rest.lastIndexOf(':') + 1);
   const m = /^(\d+)(?:-(\d+))?$/.exec(container);
   if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new TsbuildError('DOCKERFILE', `invalid proto: ${proto}`);
-  if (m === null) throw new TsbuildError('DOCKERFILE', `invalid containerPort: ${container}`);
-  const start = Number(m[1]);
-  const end = m[2] !== undefined ? Number(m[2]) : start;
-  if (start > 65535 || end > 65535 || end < start) throw new TsbuildError('DOCKERFILE', `invalid port range: ${container}`);
+  const start = Number(m?.[1]);
+  const end = m?.[2] !== undefined ? Number(m[2]) : start;
+  // go-connections' ParsePortSpec words every bad port, range or 16-bit overflow the same way.
+  if (m === null || start > 65535 || end > 65535 || end < start) throw new TsbuildError('DOCKERFILE', `invalid containerPort: ${container}`);
   const out: string[] = [];
   for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
   return out;

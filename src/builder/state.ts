@@ -17,6 +17,11 @@ export interface StageState {
   key: string;
   /** Build args declared in this stage (name → value), visible to RUN and expansion. */
   args: Map<string, string>;
+  /**
+   * Names whose latest writer was an ARG with a value, not an ENV: BuildKit adds both to one env
+   * list in order, so `ENV V=a` then `ARG V=b` gives RUN and expansion `b` (the config keeps `a`).
+   */
+  argsOverEnv: Set<string>;
 }
 
 /** Marks an ARG declared without any value: listed as `K=` in RUN history, absent from the env. */
@@ -42,7 +47,16 @@ export function cloneState(state: StageState): StageState {
     layers: state.layers.map((l) => ({ diffId: l.diffId, descriptor: { ...l.descriptor } })),
     key: state.key,
     args: new Map(state.args),
+    argsOverEnv: new Set(state.argsOverEnv),
   };
+}
+
+/** What a step's expansion and RUN see: ARGs with a value, then ENV, less the ENVs a later ARG shadows. */
+export function buildEnv(state: StageState): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const [k, v] of state.args) if (v !== UNSET_ARG) env.set(k, v);
+  for (const [k, v] of envOf(state.config)) if (!state.argsOverEnv.has(k)) env.set(k, v);
+  return env;
 }
 
 export function envOf(config: ImageConfig): Map<string, string> {

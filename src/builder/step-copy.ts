@@ -80,16 +80,9 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
     }
   }
   for (const h of heredocs) hash.update(`heredoc:${h.name}:${h.content}\n`);
-  const count = pending.length + heredocs.length;
+  // Several sources and a destination without a slash: no classic-builder error; BuildKit copies
+  // each source to that path in turn (docs/buildkit-semantics.md §4), and so does stageCopy.
   const hasArchive = pending.some((p) => 'archive' in p && p.archive !== undefined);
-  if (count > 1 && !dest.isDir && !parents) {
-    const existing = await new RootfsView(lowerDirs).resolve(dest.path, true);
-    if (existing.entry?.stat.isDirectory() !== true) {
-      throw new TsbuildError('DOCKERFILE', `When using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`, {
-        hint: `write the destination as ${destText}/`,
-      });
-    }
-  }
   const flags = [parents ? '--parents' : '', chown !== undefined ? `--chown=${chown}` : '', chmodText !== undefined ? `--chmod=${chmodText}` : ''].filter((f) => f !== '');
   const createdBy = [ins.kind, ...flags, ...sources, ...heredocs.map((h) => `<<${h.name}`), destText].join(' ');
   const inputs = {

@@ -11,8 +11,8 @@ import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
 import { expandMounts, hostMounts, resolveMounts, type HostMounts } from './mount-host.js';
-import { envOf, UNSET_ARG, type StageState } from './state.js';
-import { commitStepLayer, lowerDirsOf, shellOf, visibleArgs, type Prepared, type StepDelta, type StepEnv } from './steps.js';
+import { buildEnv, UNSET_ARG, type StageState } from './state.js';
+import { commitStepLayer, lowerDirsOf, shellOf, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 
 const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
 const OUTPUT_TAIL_LINES = 20;
@@ -46,13 +46,13 @@ export function runArgv(ins: RunInstruction, state: StageState): { argv: string[
 
 /** BuildKit's history text: `|N K=V ... argv` when the stage declared ARGs. */
 function runCommandString(argv: string[], state: StageState): string {
-  const env = envOf(state.config);
+  const env = buildEnv(state);
   const args = [...state.args].map(([k, v]) => `${k}=${env.get(k) ?? (v === UNSET_ARG ? '' : v)}`);
   return [...(args.length > 0 ? [`|${args.length}`, ...args] : []), ...argv].join(' ');
 }
 
 function runEnv(state: StageState, buildArgs: Record<string, string>): string[] {
-  const env = new Map([...visibleArgs(state), ...envOf(state.config)]);
+  const env = buildEnv(state);
   for (const [k, v] of Object.entries(buildArgs)) {
     if (PROXY_ARGS.includes(k.toLowerCase())) {
       env.set(k.toLowerCase(), v);

@@ -17,7 +17,7 @@ import * as meta from './meta.js';
 import { prepareCopy } from './step-copy.js';
 import { prepareRun } from './step-run.js';
 import { prepareWorkdir } from './step-workdir.js';
-import { DEFAULT_PATH, UNSET_ARG, type LayerRef, type StageState } from './state.js';
+import { buildEnv, DEFAULT_PATH, UNSET_ARG, type LayerRef, type StageState } from './state.js';
 
 export interface StepEnv {
   store: Store;
@@ -76,7 +76,7 @@ export function historyEntry(createdBy: string, env: StepEnv, emptyLayer: boolea
 }
 
 export async function dispatch(ins: Instruction, state: StageState, env: StepEnv): Promise<Prepared> {
-  const x = new Expander(state.config, state.args, env.escape, ins.location);
+  const x = new Expander(buildEnv(state), env.escape, ins.location);
   const record = (createdBy: string): Prepared => {
     (state.config.history ??= []).push(historyEntry(createdBy, env, true));
     return { state };
@@ -90,8 +90,11 @@ export async function dispatch(ins: Instruction, state: StageState, env: StepEnv
       return prepareCopy(ins, state, env, x);
     case 'WORKDIR':
       return prepareWorkdir(ins, state, env, x);
-    case 'ENV':
-      return record(meta.applyEnv(c, ins.pairs.map((p) => ({ key: x.word(p.key), value: x.word(p.value) }))));
+    case 'ENV': {
+      const pairs = ins.pairs.map((p) => ({ key: x.word(p.key), value: x.word(p.value) }));
+      for (const p of pairs) state.argsOverEnv.delete(p.key);
+      return record(meta.applyEnv(c, pairs));
+    }
     case 'LABEL':
       return record(meta.applyLabel(c, ins.pairs.map((p) => ({ key: x.word(p.key), value: x.word(p.value) }))));
     case 'EXPOSE':
@@ -138,6 +141,7 @@ export async function dispatch(ins: Instruction, state: StageState, env: StepEnv
         const value = env.buildArgs[key] ?? (a.value !== undefined ? x.word(a.value) : env.metaArgs.get(key));
         // A re-declared ARG keeps its first place (BuildKit's runCommandString and env list).
         state.args.set(key, value ?? UNSET_ARG);
+        if (value !== undefined) state.argsOverEnv.add(key);
         shown.push(value === undefined ? key : `${key}=${value}`);
       }
       return record(`ARG ${shown.join(' ')}`);
@@ -161,13 +165,6 @@ export function ensurePath(state: StageState): void {
   if (!env.some((e) => e.startsWith('PATH='))) state.config.config.Env = [...env, `PATH=${DEFAULT_PATH}`];
 }
 
-
-/** ARGs with a value, as the env entries a step sees (ENV of the same name wins). */
-export function visibleArgs(state: StageState): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [k, v] of state.args) if (v !== UNSET_ARG) out.set(k, v);
-  return out;
-}
 
 /** WORKDIR-relative destination, keeping a trailing slash (it means "a directory"). */
 export function resolveDest(state: StageState, dest: string): { path: string; isDir: boolean } {

@@ -93,6 +93,23 @@ describe('builds on the busybox base', () => {
     expect((await view.resolve('/app/logs')).entry).toBeUndefined();
   });
 
+  it('an excluded dir walked only for a wildcard exception comes back only if something in it does', async () => {
+    const ctx = await makeContext({
+      Dockerfile: 'FROM busybox:local\nCOPY . /app/\n',
+      '.dockerignore': 'abs\nnode_modules\n!**/keep.tmp\n',
+      'abs/f': 'f',
+      'node_modules/pkg/index.js': 'x',
+      'node_modules/pkg/keep.tmp': 'kept',
+      'src/main.sh': 'echo',
+    });
+    fx.cleanup.push(ctx);
+    const { result } = await runBuild(fx.store, { contextDir: ctx });
+    const { view } = await imageOf(fx.store, result.manifestDigest);
+    expect((await view.resolve('/app/abs')).entry).toBeUndefined();
+    expect(await readInImage(view, '/app/node_modules/pkg/keep.tmp')).toBe('kept');
+    expect(await readInImage(view, '/app/node_modules/pkg/index.js')).toBeUndefined();
+  });
+
   it('a failing RUN reports the command and exit code, and leaves no mount behind', async () => {
     const before = await mountsSnapshot();
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nRUN echo doomed && exit 3\n' });

@@ -51,9 +51,20 @@ describe('COPY source and destination rules', () => {
     expect(t.get('/d')).toMatchObject({ type: 'dir', mode: '755', owner: '0:0' });
   });
 
-  it('refuses several sources into a non-directory destination', async () => {
-    const err = await buildError('FROM busybox:local\nCOPY a.txt b.txt /one\n', FILES);
-    expect(err.message).toBe('When using COPY with more than one source file, the destination must be a directory and end with a /');
+  it('several sources into a destination without a slash go to that one path in turn, as in BuildKit', async () => {
+    // BuildKit never had the classic builder's "must be a directory and end with a /" check
+    // (moby/buildkit#1853): each source is its own copy to the same path, so the last file wins.
+    const t = await buildTree('FROM busybox:local\nCOPY a.txt b.txt /one\nCOPY *.txt /wild\nRUN mkdir /isdir\nCOPY a.txt b.txt /isdir\n', FILES);
+    expect(t.get('/one')).toMatchObject({ type: 'file', data: t.get('/wild')?.data });
+    expect(t.get('/isdir/a.txt')?.type).toBe('file');
+    expect(t.get('/isdir/b.txt')?.type).toBe('file');
+    const b = await buildTree('FROM busybox:local\nCOPY b.txt /only-b\n', FILES);
+    expect(t.get('/one')?.data).toBe(b.get('/only-b')?.data);
+  });
+
+  it('refuses a file onto a directory the rootfs already has, and changes nothing', async () => {
+    const err = await buildError('FROM busybox:local\nRUN mkdir -p /t/a.txt/inner\nCOPY a.txt /t/\n', FILES);
+    expect(err.message).toContain('cannot replace to directory /t/a.txt with file');
   });
 
   it('refuses sources outside the context, naming the path', async () => {

@@ -1,7 +1,8 @@
 /**
- * Details where a sweep of real-world Dockerfiles found tsbuild differing from BuildKit: COPY
- * heredoc expansion, STOPSIGNAL validation, the place of a re-declared ARG in RUN history, the
- * config as Go's encoder writes it, and directory mtimes in COPY, WORKDIR and RUN layers.
+ * Details where sweeps of real-world Dockerfiles found tsbuild differing from BuildKit: COPY
+ * heredoc expansion, STOPSIGNAL validation, the place of a re-declared ARG in RUN history, an ARG
+ * after an ENV of the same name, the config as Go's encoder writes it, and directory mtimes in
+ * COPY, WORKDIR and RUN layers.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -79,12 +80,59 @@ describe('STOPSIGNAL', () => {
   });
 });
 
+describe('EXPOSE', () => {
+  it('words a port out of range or a reversed range as go-connections does', async () => {
+    for (const port of ['99999', '5-3', '1-70000/udp']) {
+      const dir = await fx.ctx({ Dockerfile: `FROM busybox:local\nEXPOSE 80 ${port}\n` });
+      const err = await failure(runBuild(fx.store, { contextDir: dir }));
+      expect(err.message).toContain(`invalid containerPort: ${port.replace(/\/.*/, '')}`);
+      expect(err.line).toBe(2);
+    }
+  });
+});
+
 describe('RUN history', () => {
   it('a re-declared ARG keeps its first place in the |N prefix, with its new value', async () => {
     const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nARG A=1\nARG B=2\nARG A=3\nRUN echo "$A$B" > /ab\n' });
     const { result } = await runBuild(fx.store, { contextDir: dir });
     expect(result.config.history?.at(-1)?.created_by).toBe('RUN |2 A=3 B=2 /bin/sh -c echo "$A$B" > /ab # buildkit');
     expect(await readInImage((await imageOf(fx.store, result.manifestDigest)).view, '/ab')).toBe('32\n');
+  });
+});
+
+describe('file names that are not UTF-8', () => {
+  it('fail the step naming the file, bytes escaped, instead of a confusing ENOENT', async () => {
+    const dir = await fx.ctx({ Dockerfile: `FROM busybox:local\nRUN touch "/latin1-$(printf '\\351')"\n` });
+    const err = await failure(runBuild(fx.store, { contextDir: dir }));
+    expect(err.message).toContain('a file name that is not valid UTF-8 cannot be stored');
+    expect(err.message).toContain('/latin1-\\xe9');
+  });
+});
+
+describe('ARG and ENV of the same name', () => {
+  it('whichever came last wins for RUN and expansion; the config keeps the ENV', async () => {
+    const dir = await fx.ctx({
+      Dockerfile: [
+        'FROM busybox:local',
+        'ENV V=fromenv U=envu',
+        'ARG V=fromarg',
+        'ARG U',
+        'RUN echo "V=$V U=$U" > /out',
+        'ENV W=$V',
+        'ENV V=again',
+        'RUN echo "V=$V" > /out2',
+        '',
+      ].join('\n'),
+    });
+    const { result } = await runBuild(fx.store, { contextDir: dir });
+    const { view, config } = await imageOf(fx.store, result.manifestDigest);
+    expect(await readInImage(view, '/out')).toBe('V=fromarg U=envu\n');
+    expect(await readInImage(view, '/out2')).toBe('V=again\n');
+    expect(config.config?.Env).toEqual(expect.arrayContaining(['U=envu', 'W=fromarg', 'V=again']));
+    const runs = (config.history ?? []).filter((h) => h.created_by?.startsWith('RUN ') === true).map((h) => h.created_by);
+    expect(runs.at(-2)).toBe('RUN |2 V=fromarg U=envu /bin/sh -c echo "V=$V U=$U" > /out # buildkit');
+    const cli = await runBuild(fx.store, { contextDir: dir, buildArgs: { V: 'cli' } });
+    expect(await readInImage((await imageOf(fx.store, cli.result.manifestDigest)).view, '/out')).toBe('V=cli U=envu\n');
   });
 });
 
