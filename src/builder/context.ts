@@ -40,6 +40,7 @@ export class BuildContext {
   readonly #ignore: IgnoreLike | undefined;
   readonly #memo: StatMemo | undefined;
   readonly #tick = cooperative();
+  readonly #reincluded = new Map<string, boolean>();
 
   constructor(dir: string, options: { ignore?: IgnoreLike | undefined; memo?: StatMemo | undefined } = {}) {
     this.dir = dir;
@@ -116,10 +117,23 @@ export class BuildContext {
       const stat = stats[i] as FileStat;
       const rel = relPrefix + name;
       const entry = { rel, hostPath: prefix + name, stat };
-      if (this.#ignore !== undefined && this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore.mayMatchInside?.(rel) ?? false) && this.childrenSync(entry).length > 0)) continue;
+      if (this.#ignore !== undefined && this.isIgnored(rel) && !(stat.isDirectory() && (this.#ignore.mayMatchInside?.(rel) ?? false) && this.#keepsSomething(entry))) continue;
       out.push(entry);
     }
     return out;
+  }
+
+  /**
+   * An excluded dir walked for a `!` exception: does anything below it come back? Memoised, so a
+   * deep excluded tree (node_modules) is listed once for the answer, not once per level above it.
+   */
+  #keepsSomething(dir: ContextEntry): boolean {
+    let kept = this.#reincluded.get(dir.rel);
+    if (kept === undefined) {
+      kept = this.childrenSync(dir).length > 0;
+      this.#reincluded.set(dir.rel, kept);
+    }
+    return kept;
   }
 
   /** Recursively lists a directory entry's descendants (not itself), in `children` order. */
