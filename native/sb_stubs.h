@@ -62,8 +62,8 @@ static void remove_stubs(const char *upper, char *buf, size_t len) {
     if (what && fstat(pfd, &now) == 0 && unlinkat(pfd, name, what == 2 ? AT_REMOVEDIR : 0) == 0) {
       /* Untouched since: an S parent still has the mtime our stub gave it; a C dir's parent is
        * never changed by the copy-up itself (overlayfs restores it), so it still has the old one. */
-      int untouched = kind == 'S' ? same_time(now.st_mtim, mark) : now.st_mtim.tv_sec == ms && now.st_mtim.tv_nsec == mns;
       struct timespec before[2] = {{.tv_sec = (time_t)as, .tv_nsec = ans}, {.tv_sec = (time_t)ms, .tv_nsec = mns}};
+      int untouched = same_time(now.st_mtim, kind == 'S' ? mark : before[1]);
       struct timespec kept[2] = {now.st_atim, now.st_mtim};
       futimens(pfd, untouched ? before : kept);
     }
