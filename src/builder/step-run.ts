@@ -11,7 +11,7 @@ import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
 import { expandMounts, hostMounts, resolveMounts, type HostMounts } from './mount-host.js';
-import { buildEnv, UNSET_ARG, type StageState } from './state.js';
+import { buildEnv, type StageState } from './state.js';
 import { commitStepLayer, lowerDirsOf, shellOf, type Prepared, type StepDelta, type StepEnv } from './steps.js';
 
 const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
@@ -47,7 +47,8 @@ export function runArgv(ins: RunInstruction, state: StageState): { argv: string[
 /** BuildKit's history text: `|N K=V ... argv` when the stage declared ARGs. */
 function runCommandString(argv: string[], state: StageState): string {
   const env = buildEnv(state);
-  const args = [...state.args].map(([k, v]) => `${k}=${env.get(k) ?? (v === UNSET_ARG ? '' : v)}`);
+  // buildEnv holds every ARG with a value (or the ENV shadowing it): only a valueless one is missing.
+  const args = [...state.args.keys()].map((k) => `${k}=${env.get(k) ?? ''}`);
   return [...(args.length > 0 ? [`|${args.length}`, ...args] : []), ...argv].join(' ');
 }
 
