@@ -81,7 +81,9 @@ function blob(m) {
   try {
     if (m.op === 'begin') {
       if (m.writeback && writeback === undefined) { try { writeback = require(m.writeback); } catch { writeback = null; } }
-      blobs.set(m.id, { fd: m.fd, hash: createHash('sha256'), failed: false, flushed: 0 });
+      // Direct I/O when the file system takes it: a big blob then skips the page cache (writeback.c).
+      const direct = writeback && writeback.directOpen ? writeback.directOpen(m.fd) : null;
+      blobs.set(m.id, { fd: m.fd, hash: createHash('sha256'), failed: false, flushed: 0, direct });
       return;
     }
     if (job === undefined) return;
@@ -89,18 +91,38 @@ function blob(m) {
       if (!job.failed) {
         const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
         job.hash.update(buf);
-        let done = 0;
-        while (done < buf.length) done += writeSync(job.fd, buf, done, buf.length - done, m.pos + done);
-        flushAhead(job, m.pos + done);
+        if (job.direct) {
+          writeback.directWrite(job.direct, buf, m.pos);
+        } else {
+          let done = 0;
+          while (done < buf.length) done += writeSync(job.fd, buf, done, buf.length - done, m.pos + done);
+          flushAhead(job, m.pos + done);
+        }
       }
       // The buffer goes back for reuse (util/buffers.ts) instead of waiting for this thread's GC.
       parentPort.postMessage({ id: m.id, op: 'ack', bytes: m.buf.byteLength, buf: m.buf }, [m.buf.buffer]);
       return;
     }
     blobs.delete(m.id);
+    if (job.direct) {
+      const direct = job.direct;
+      job.direct = null;
+      // The tail is written here: a failure is this job's error, and "done" must still follow it.
+      try {
+        if (m.op === 'end' && !job.failed) writeback.directFinish(direct);
+        else writeback.directClose(direct);
+      } catch (err) {
+        job.failed = true;
+        fail(m, err);
+      }
+    }
     parentPort.postMessage({ id: m.id, op: 'done', hex: m.op === 'end' && !job.failed ? job.hash.digest('hex') : '' });
   } catch (err) {
-    if (job !== undefined) job.failed = true;
+    if (job !== undefined) {
+      job.failed = true;
+      // The O_DIRECT descriptor is ours: closed on any failure, before the caller closes its fd.
+      if (job.direct) { try { writeback.directClose(job.direct); } catch {} job.direct = null; }
+    }
     fail(m, err);
   }
 }
