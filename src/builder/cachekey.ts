@@ -5,6 +5,7 @@
  * miss can be explained by comparing them with the last build of the same step.
  */
 import { createHash } from 'node:crypto';
+import { byKey } from '../util/order.js';
 
 export interface CacheInputs {
   parent: string;
@@ -32,7 +33,7 @@ export function canonicalJson(value: unknown): string {
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      .sort(byKey);
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);

@@ -4,6 +4,7 @@
  * `validateImage` in layers/).
  */
 import { TsbuildError } from '../util/errors.js';
+import { byKey } from '../util/order.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType } from './mediatypes.js';
 import type { ContainerConfig, Descriptor, ImageConfig, Index, Manifest } from './types.js';
@@ -39,7 +40,7 @@ export function goContainerConfig(config: ContainerConfig): ContainerConfig {
     if (Array.isArray(value)) {
       if (value.length > 0) out[key] = value;
     } else if (typeof value === 'object' && key !== 'Healthcheck') {
-      const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const entries = Object.entries(value as Record<string, unknown>).sort(byKey);
       if (entries.length > 0) out[key] = Object.fromEntries(entries);
     } else out[key] = value;
   }

@@ -4,6 +4,7 @@
  * PAX records as UTF-8 strings, which corrupts them; owning the codec also keeps output byte-stable.
  */
 import { TsbuildError } from '../../util/errors.js';
+import { byKey } from '../../util/order.js';
 
 export type EntryType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
@@ -92,7 +93,7 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (!fitsOctal(h.uid, 8)) records.push(paxRecord('uid', Buffer.from(String(h.uid))));
   if (!fitsOctal(h.gid, 8)) records.push(paxRecord('gid', Buffer.from(String(h.gid))));
   if (h.xattrs.size > 0) {
-    for (const [key, value] of [...h.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [key, value] of [...h.xattrs].sort(byKey)) {
       records.push(paxRecord(`SCHILY.xattr.${key}`, value));
     }
   }

@@ -10,6 +10,7 @@ import { suggest } from '../suggest.js';
 import type {
   AddInstruction, ArgInstruction, CommandLine, CopyInstruction, Heredoc, Instruction, KeyValue, Location,
 } from '../types.js';
+import { byCodePoint } from '../../util/order.js';
 import { parseRunMount } from './mount.js';
 
 export class InstructionError extends Error {
@@ -147,7 +148,7 @@ function parseBody(node: AstNode, rawFlags: string[], location: Location): Body 
     case 'expose':
       if (args.length === 0) throw atLeastOne('EXPOSE');
       flags.parse();
-      return { kind: 'EXPOSE', ports: [...args].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) };
+      return { kind: 'EXPOSE', ports: [...args].sort(byCodePoint) };
     case 'user':
       if (args.length !== 1) throw exactlyOne('USER');
       flags.parse();
