@@ -13,6 +13,12 @@ import { join } from 'node:path';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 
 const MAX_LINKS = 255;
+/**
+ * Work one resolution may do: lstat calls, plus half a target's length for each link spliced in.
+ * A path is at most 4096 bytes (2048 components); a hostile layer chaining long link targets must
+ * not make every entry cost millions of lookups (it did: ~0.5 s per entry).
+ */
+const MAX_LOOKUPS = 8192;
 
 /** Tar name → components, with `.`/empty dropped and `..` clamped at the root. */
 export function cleanComponents(name: string): string[] {
@@ -47,22 +53,27 @@ export function resolveDirInRoot(root: string, parts: string[]): { resolved: str
 function resolve(root: string, parts: string[], followFinal: boolean): { resolved: string[]; existingDirs: number } {
   const resolved: string[] = [];
   let existingDirs = 0; // leading entries of `resolved` that lstat showed to be directories
-  const queue = [...parts];
+  let queue = [...parts];
   let links = 0;
-  let missing = false;
+  let lookups = 0;
+  // Where the first missing component sits in `resolved`: past it nothing exists, so later
+  // components are taken as written; a `..` back above it makes lookups real again.
+  let missingAt = -1;
   while (queue.length > 0) {
     const part = queue.shift() as string;
     if (part === '' || part === '.') continue;
     if (part === '..') {
       resolved.pop();
       existingDirs = Math.min(existingDirs, resolved.length);
+      if (resolved.length <= missingAt) missingAt = -1;
       continue;
     }
     const isFinal = queue.length === 0;
-    if (missing || (isFinal && !followFinal)) {
+    if (missingAt >= 0 || (isFinal && !followFinal)) {
       resolved.push(part);
       continue;
     }
+    if (++lookups > MAX_LOOKUPS) throw tooLong(parts, 'too many path components');
     const candidate = join(root, ...resolved, part);
     let isLink = false;
     let isDir = false;
@@ -73,22 +84,48 @@ function resolve(root: string, parts: string[], followFinal: boolean): { resolve
     } catch (err) {
       const code = errnoCode(err);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
-      missing = true;
+      missingAt = resolved.length;
     }
     if (!isLink) {
       if (isDir && existingDirs === resolved.length) existingDirs++;
       resolved.push(part);
       continue;
     }
-    if (++links > MAX_LINKS) throw new TsbuildError('LAYER', `too many levels of symbolic links resolving ${parts.join('/')}`);
+    if (++links > MAX_LINKS) throw tooLong(parts, 'too many levels of symbolic links');
     const target = readlinkSync(candidate);
     if (target.startsWith('/')) {
       resolved.length = 0;
       existingDirs = 0;
     }
-    queue.unshift(...target.split('/'));
+    // Link targets count against the same budget: each splice walks the whole target.
+    lookups += target.length >>> 1;
+    if (lookups > MAX_LOOKUPS) throw tooLong(parts, 'too many path components');
+    queue = spliceClean(target, queue);
   }
   return { resolved, existingDirs };
+}
+
+/**
+ * A symlink's target followed by the rest of the path, cleaned lexically as containerd's RootPath
+ * joins them (`x/..` cancels without a lookup of x). Only leading `..` stay: they climb out of
+ * `resolved`, whose components were all looked up and are real directories, so the lexical `..`
+ * is the one the kernel would take there.
+ */
+function spliceClean(target: string, rest: string[]): string[] {
+  const out: string[] = [];
+  let climbs = 0;
+  for (const part of [...target.split('/'), ...rest]) {
+    if (part === '' || part === '.') continue;
+    if (part !== '..') out.push(part);
+    else if (out.length > 0) out.pop();
+    else climbs++;
+  }
+  return climbs === 0 ? out : [...Array<string>(climbs).fill('..'), ...out];
+}
+
+function tooLong(parts: string[], why: string): TsbuildError {
+  const path = parts.join('/');
+  return new TsbuildError('LAYER', `${why} resolving ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`);
 }
 
 export function underRoot(root: string, parts: string[]): string {

@@ -153,6 +153,46 @@ describe.each([
     }
   });
 
+  it('a link target stepping into a missing dir and back out (`missing/../evil`) still resolves `evil` inside the root', async () => {
+    // Found by red-teaming: past a missing component the rest was taken as written, so a `..` back
+    // into real dirs skipped the lookup of `evil` (a symlink to outside) and the kernel followed it.
+    await extract(
+      [
+        { name: 'evil', type: 'symlink', linkname: outside },
+        { name: 'l', type: 'symlink', linkname: 'nonexist/../evil/secret' },
+        { name: 'stolen', type: 'link', linkname: 'l' },
+        { name: 'w', type: 'symlink', linkname: 'nonexist/../evil/sub' },
+        { name: 'w/.wh.keep' },
+        { name: 'w/.wh..wh..opq' },
+      ],
+      mode,
+    ).catch((err: unknown) => expect(err).toMatchObject({ code: 'LAYER' }));
+    outsideUnchanged();
+    expect(lstatSync(join(outside, 'secret')).nlink).toBe(1);
+  });
+
+  it('a chain of long link targets is refused instead of costing 200,000 lookups per entry', async () => {
+    // 254 links, each target `d/../` x 800 then the next link: ~200,000 lstat calls per lookup
+    // before; lexical cleaning (containerd's RootPath) and a budget per lookup bound it now.
+    const chain: RawEntry[] = [{ name: 'd/', type: 'dir' }];
+    for (let i = 0; i < 254; i++) chain.push({ name: `s${i}`, type: 'symlink', linkname: `${'d/../'.repeat(800)}s${i + 1}` });
+    const entries = [...chain, ...Array.from({ length: 200 }, (_, i): RawEntry => ({ name: `s0/.wh.z${i}` }))];
+    // ~100 s of CPU before (every entry re-walked the chain); now the first lookup runs out of budget.
+    await expect(extract(entries, mode)).rejects.toThrow(/too many path components resolving s0/);
+    outsideUnchanged();
+  });
+
+  it('a lookup that would take more than 8192 components is refused', async () => {
+    // l<i> -> A/ln<i> -> /l<i+1>, A 240 real dirs deep: 40 hops of 241 lookups each.
+    const A = Array.from({ length: 240 }, () => 'a').join('/');
+    const entries: RawEntry[] = [{ name: `${A}/`, type: 'dir' }];
+    for (let i = 0; i < 40; i++) {
+      entries.push({ name: `${A}/ln${i}`, type: 'symlink', linkname: `/l${i + 1}` }, { name: `l${i}`, type: 'symlink', linkname: `${A}/ln${i}` });
+    }
+    await expect(extract([...entries, { name: 'l0/x', data: 'x' }], mode)).rejects.toThrow(/too many path components/);
+    outsideUnchanged();
+  });
+
   it('a symlink planted over a file is replaced, not written through', async () => {
     await extract([{ name: 'f', type: 'symlink', linkname: join(outside, 'secret') }, { name: 'f', data: 'new' }], mode);
     outsideUnchanged();
