@@ -78,7 +78,12 @@ export async function ensureSnapshots(store: Store, layers: LayerRef[], signal?:
           layer.diffId,
           async (dir, sig) => {
             const blob = await store.blobs.open(layer.descriptor.digest, signalOpt(sig));
-            await extractLayer(blob, dir, { mode: 'snapshot', ...signalOpt(sig) });
+            const { diffId } = await extractLayer(blob, dir, { mode: 'snapshot', ...signalOpt(sig) });
+            // A snapshot serves every image whose config names this diffID: one that claims a
+            // diffID its blob does not have (a loaded archive, a crafted manifest) must not fill it.
+            if (diffId !== layer.diffId) {
+              throw new TsbuildError('IMAGE', `layer ${layer.descriptor.digest} unpacks to ${diffId}, but the image config says ${layer.diffId}`);
+            }
           },
           signalOpt(signal),
         ),

@@ -65,6 +65,11 @@ function pullUnpacked(store: Store, client: RegistryClient, ref: Reference, opti
       layers = m.layers;
       diffIds = c.rootfs.diff_ids;
       if (diffIds.length !== layers.length) throw new TsbuildError('IMAGE', `${ref.toString()}: ${layers.length} layers but ${diffIds.length} diff_ids`);
+      // A blob listed twice is fetched and unpacked once, against its first diff_id: a second,
+      // different diff_id would name a snapshot nothing verified.
+      for (const [i, layer] of layers.entries()) {
+        if (diffIds[i] !== diffIdOf(layer)) throw new TsbuildError('IMAGE', `${ref.toString()}: layer ${layer.digest} is listed twice with different diff_ids`);
+      }
       options.onManifest?.(m, c);
     },
     onLayerData: (layer, data, stored) => unpack(layer, () => Promise.resolve(data), stored),

@@ -8,7 +8,7 @@ import { DigestMismatchError, errnoCode, TsbuildError } from '../util/errors.js'
 import { SYNC_WRITE_MAX, tmpName, writeAtomicSync } from '../util/fs.js';
 import { rethrowNoSpace } from './nospace.js';
 import { OffThreadWriter } from './offthread.js';
-import type { BlobStore } from './types.js';
+import type { BlobStore, PutResult } from './types.js';
 
 const DEFAULT_MAX_READ = 16 << 20;
 
@@ -118,7 +118,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
   }
 
   /** A whole blob already in memory (at most SYNC_WRITE_MAX): checked, then written like any small record. */
-  function putSmall(bytes: Uint8Array, options: PutOptions): { digest: Digest; size: number } {
+  function putSmall(bytes: Uint8Array, options: PutOptions): PutResult {
     const { expected, expectedSize, signal } = options;
     const digest = digestFromHash(createHash('sha256').update(bytes));
     if (expected !== undefined && digest !== expected) throw new DigestMismatchError(expected, digest);
@@ -126,16 +126,17 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       throw new TsbuildError('STORE', `size mismatch for ${digest}: expected ${expectedSize}, got ${bytes.byteLength}`);
     }
     signal?.throwIfAborted();
-    if (statSync(path(digest), { throwIfNoEntry: false })?.size === bytes.byteLength) {
+    const exists = statSync(path(digest), { throwIfNoEntry: false })?.size === bytes.byteLength;
+    if (exists) {
       refreshSync(digest);
     } else {
       mkdirSync(dir, { recursive: true });
       writeAtomicSync(path(digest), bytes, { tmpDir, ...(signal ? { signal } : {}) });
     }
-    return { digest, size: bytes.byteLength };
+    return { digest, size: bytes.byteLength, created: !exists };
   }
 
-  async function putBlob(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, options: PutOptions): Promise<{ digest: Digest; size: number }> {
+  async function putBlob(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, options: PutOptions): Promise<PutResult> {
     const { expectedSize, signal } = options;
     signal?.throwIfAborted();
     const chunks = toIterable(source)[Symbol.asyncIterator]();
@@ -166,7 +167,7 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
     }
   }
 
-  async function putStreamed(source: AsyncIterable<Uint8Array>, options: PutOptions): Promise<{ digest: Digest; size: number }> {
+  async function putStreamed(source: AsyncIterable<Uint8Array>, options: PutOptions): Promise<PutResult> {
     const { expected, expectedSize, signal } = options;
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, tmpName('blob'));
@@ -199,13 +200,14 @@ export function createBlobStore(root: string, tmpDir: string): BlobStore {
       }
       signal?.throwIfAborted();
       const final = path(digest);
-      if ((await size(digest)) === written) {
+      const exists = (await size(digest)) === written;
+      if (exists) {
         await refresh(digest);
       } else {
         await mkdir(dir, { recursive: true });
         await rename(tmp, final);
       }
-      return { digest, size: written };
+      return { digest, size: written, created: !exists };
     } finally {
       await rm(tmp, { force: true });
     }

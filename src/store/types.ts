@@ -5,6 +5,13 @@ export interface Signal {
   signal?: AbortSignal;
 }
 
+export interface PutResult {
+  digest: Digest;
+  size: number;
+  /** This put made the blob (it was not in the store): what a failed import takes away again. */
+  created: boolean;
+}
+
 export interface BlobStore {
   has(digest: Digest): Promise<boolean>;
   /** `<root>/blobs/sha256/<hex>` (may not exist). */
@@ -26,8 +33,8 @@ export interface BlobStore {
       /** The caller never reuses a chunk after yielding it, so chunks may move to that thread without a copy. */
       handOver?: boolean;
     },
-  ): Promise<{ digest: Digest; size: number }>;
-  putBytes(data: Uint8Array | string, options?: { expected?: Digest; signal?: AbortSignal }): Promise<{ digest: Digest; size: number }>;
+  ): Promise<PutResult>;
+  putBytes(data: Uint8Array | string, options?: { expected?: Digest; signal?: AbortSignal }): Promise<PutResult>;
   /** Verified read: the stream errors (TsbuildError 'STORE') at its end if the bytes do not hash to `digest`. */
   open(digest: Digest, options?: Signal): Promise<NodeJS.ReadableStream>;
   /** Verified whole read for small blobs (manifests, configs); default maxSize 16 MiB. */

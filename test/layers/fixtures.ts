@@ -97,7 +97,7 @@ export function describeTree(root: string, opts: { xattrs?: boolean } = {}): str
 export interface RawEntry {
   name: string;
   type?: TarHeader['type'];
-  data?: string;
+  data?: string | Buffer;
   linkname?: string;
   mode?: number;
   dev?: [number, number];

@@ -9,6 +9,9 @@ import { parseReference } from '../../src/image/reference.js';
 import { RegistryClient, StaticAuth, pullImage, resolveManifest } from '../../src/registry/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { removeDir, tempDir } from '../services/index.js';
+import { gzipSync } from 'node:zlib';
+import { pullIntoStore } from '../../src/builder/pull-image.js';
+import { makeTar } from '../layers/fixtures.js';
 import { noise } from './fixture.js';
 
 /** A registry that misbehaves on purpose: each test installs the handler for manifests and blobs. */
@@ -134,6 +137,25 @@ describe('hostile registry', () => {
     expect(await store.blobs.has(layerDesc.digest)).toBe(false);
     expect(await store.blobs.has(sha256Digest(json(manifest)))).toBe(false);
     expect(await readdir(store.tmpDir)).toEqual([]);
+  });
+
+  it('refuses a manifest listing one layer blob twice under two diff_ids, filling no snapshot', async () => {
+    // The blob is fetched and unpacked once, against the first diff_id; the second would name a
+    // snapshot (another image's layer) that nothing verified.
+    const tar = makeTar([{ name: 'app', data: 'BACKDOORED\n' }]);
+    const gz = gzipSync(tar);
+    const victim = sha256Digest(makeTar([{ name: 'app', data: 'legit\n' }]));
+    const cfg = json({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(tar), victim] } });
+    const gzDesc = { mediaType: MediaType.OciLayerGzip, digest: sha256Digest(gz), size: gz.length };
+    const cfgDesc = { mediaType: MediaType.OciConfig, digest: sha256Digest(cfg), size: cfg.length };
+    serve(json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [gzDesc, gzDesc] }), MediaType.OciManifest, {
+      [gzDesc.digest]: (_q, res) => res.writeHead(200, { 'content-length': gz.length }).end(gz),
+      [cfgDesc.digest]: (_q, res) => res.writeHead(200, { 'content-length': cfg.length }).end(cfg),
+    });
+    const err = await pullIntoStore(await freshStore(), client, ref('dup')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'IMAGE' });
+    expect(String(err)).toMatch(/listed twice with different diff_ids/);
+    expect(await store.snapshots.has(victim)).toBe(false);
   });
 
   it('stops reading a config that runs past its descriptor size', async () => {
