@@ -63,7 +63,7 @@ describe('off-thread blob writes', () => {
     for (const handOver of [true, false]) {
       const { parts, all, digest } = chunks(40, MiB);
       const got = await store.blobs.put(from(parts), { sizeHint: 40 * MiB, handOver });
-      expect(got).toEqual({ digest, size: all.length });
+      expect(got).toEqual({ digest, size: all.length, created: true });
       expect(readFileSync(store.blobs.path(digest)).equals(all)).toBe(true);
       // Handed over: the owned chunks moved (detached); views were copied and stay intact.
       expect(parts.filter((p) => p.byteLength === 0).length).toBe(handOver ? 26 : 0);
@@ -74,7 +74,7 @@ describe('off-thread blob writes', () => {
   it('gathers small chunks (network-sized reads) into whole buffers and keeps their order', async () => {
     const { parts, all, digest } = chunks(2600, 16 * 1024 + 7); // odd sizes straddle the staging buffers
     const got = await store.blobs.put(from(parts), { expectedSize: all.length, expected: digest });
-    expect(got).toEqual({ digest, size: all.length });
+    expect(got).toEqual({ digest, size: all.length, created: true });
     expect(readFileSync(store.blobs.path(digest)).equals(all)).toBe(true);
   });
 

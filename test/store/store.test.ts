@@ -84,9 +84,9 @@ describe('blobs', () => {
       const parts = chunked(total, 100_000, total % 7);
       const whole = Buffer.concat(parts);
       const put = await store.blobs.put(Readable.from(parts), { expected: sha256Digest(whole), expectedSize: total });
-      expect(put).toEqual({ digest: sha256Digest(whole), size: total });
+      expect(put).toEqual({ digest: sha256Digest(whole), size: total, created: true });
       expect(readFileSync(store.blobs.path(put.digest)).equals(whole)).toBe(true);
-      expect(await store.blobs.put(Readable.from(parts))).toEqual(put); // again: the same blob, refreshed
+      expect(await store.blobs.put(Readable.from(parts))).toEqual({ ...put, created: false }); // again: the same blob, refreshed
     }
     const stored = await listBlobs(store);
     for (const total of [10, SYNC_WRITE_MAX + 10]) {
