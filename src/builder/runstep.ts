@@ -20,6 +20,8 @@ export interface StepOutcome {
 interface CacheData {
   delta: StepDelta;
   inputs: CacheInputs;
+  /** The key later steps chain on, when it is not this entry's own key (a forced re-run). */
+  chainKey?: string;
 }
 
 export async function runStep(
@@ -45,20 +47,22 @@ export async function runStep(
     if (data !== undefined && (await layersPresent(env.store, layers))) {
       await ensureSnapshots(env.store, layers, env.signal);
       o.emit({ type: 'step-cached', id: o.id });
-      return { state: applyDelta(prepared.state, data.delta, key), cached: true };
+      // The chain key the entry was built with: after a --no-cache re-run replaced this entry,
+      // the next steps must match what was built on the new layer, not the old one's entries.
+      return { state: applyDelta(prepared.state, data.delta, data.chainKey ?? key), cached: true };
     }
   }
   const last = await cache.get(o.stepIdentity);
   o.emit({ type: 'step-miss', id: o.id, reasons: o.noCache ? ['cache disabled for this step (--no-cache)'] : explainMiss((last?.data as CacheData | undefined)?.inputs, prepared.inputs) });
   const delta = await prepared.apply();
-  const data: CacheData = { delta, inputs: prepared.inputs };
+  // A forced re-run may give a different layer (times, downloads): later steps must not match
+  // entries built on the old one, so the chain key then names the new layer.
+  const chainKey = o.noCache && delta.layer !== undefined ? cacheKey({ parent: key, platform: '', instruction: 'rebuilt', env: [], content: delta.layer.diffId }) : key;
+  const data: CacheData = { delta, inputs: prepared.inputs, ...(chainKey !== key ? { chainKey } : {}) };
   const refs = delta.layer !== undefined ? [delta.layer.descriptor.digest] : [];
   const created = new Date().toISOString();
   await cache.put(key, { refs, data, created }, env.signal !== undefined ? { signal: env.signal } : {});
   await cache.put(o.stepIdentity, { refs: [], data: { inputs: prepared.inputs }, created });
-  // A forced re-run may give a different layer (times, downloads): later steps must not match
-  // entries built on the old one, so the chain key then names the new layer.
-  const chainKey = o.noCache && delta.layer !== undefined ? cacheKey({ parent: key, platform: '', instruction: 'rebuilt', env: [], content: delta.layer.diffId }) : key;
   return { state: applyDelta(prepared.state, delta, chainKey), cached: false, ...(delta.layerSize !== undefined ? { layerSize: delta.layerSize } : {}) };
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildEvent } from '../../src/builder/events.js';
 import { runCli } from './cli-helpers.js';
-import { useBusyboxStore, runBuild } from './helpers.js';
+import { imageOf, readInImage, useBusyboxStore, runBuild } from './helpers.js';
 
 const fx = useBusyboxStore();
 const { ctx } = fx;
@@ -33,6 +33,22 @@ describe('build cache', () => {
     expect(cli.stderr).toContain('#3 [3/3] RUN cat /a > /b\n#3 CACHED\n');
     const cold = await runBuild(fx.store, { contextDir: dir, noCache: true });
     expect(outcome(cold.events)).toEqual(['RAN COPY a.txt /a', 'RAN RUN cat /a > /b']);
+  });
+
+  it('after a --no-cache re-run, a cached build gives the image of that run, not a mix with the run before', async () => {
+    // Each RUN's output differs per run; /t2 must always be the /t beneath it.
+    const dir = await ctx({ Dockerfile: 'FROM busybox:local\nRUN cat /proc/sys/kernel/random/uuid > /t\nRUN cp /t /t2\n' });
+    const read = async (r: { result: { manifestDigest: string } }): Promise<[string | undefined, string | undefined]> => {
+      const { view } = await imageOf(fx.store, r.result.manifestDigest);
+      return [await readInImage(view, '/t'), await readInImage(view, '/t2')];
+    };
+    const first = await read(await runBuild(fx.store, { contextDir: dir }));
+    const forced = await read(await runBuild(fx.store, { contextDir: dir, noCache: true }));
+    expect(forced[0]).not.toBe(first[0]);
+    const again = await runBuild(fx.store, { contextDir: dir });
+    expect(outcome(again.events)).toEqual(['CACHED RUN cat /proc/sys/kernel/random/uuid > /t', 'CACHED RUN cp /t /t2']);
+    expect(await read(again)).toEqual(forced);
+    expect(forced[1]).toBe(forced[0]);
   });
 
   it('--no-cache-filter STAGE rebuilds only that stage', async () => {
