@@ -200,18 +200,12 @@ export class BuildContext {
   }
 }
 
-/** Cleans a COPY source; refuses anything that climbs out of the context (`COPY ../x`). */
+/**
+ * A COPY (or bind mount) source as components under the context root. `..` stops at the root, as
+ * BuildKit cleans a source against "/": `COPY ../x` is the context's x (the classic builder refused it).
+ */
 export function normaliseSource(source: string): string[] {
-  const cleaned = posix.normalize(`/${source}`);
-  const rawDepth = source.split('/').reduce((depth, part) => {
-    if (depth < 0) return depth;
-    if (part === '..') return depth - 1;
-    return part === '' || part === '.' ? depth : depth + 1;
-  }, 0);
-  if (rawDepth < 0 && !source.startsWith('/')) {
-    throw new TsbuildError('CONTEXT', `forbidden path outside the build context: ${source}`);
-  }
-  return cleaned.split('/').filter((p) => p !== '');
+  return posix.normalize(`/${source}`).split('/').filter((p) => p !== '');
 }
 
 function notFound(source: string): TsbuildError {

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { RunInstruction } from '../parser/types.js';
 import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
@@ -84,11 +85,7 @@ export async function prepareRun(ins: RunInstruction, state: StageState, env: St
   const apply = async (): Promise<StepDelta> => {
     const workRoot = mkdtempSync(join(env.store.tmpDir, 'run-'));
     const lowerDirs = lowerDirsOf(state, env.store);
-    const output: string[] = [];
-    const keep = (chunk: Buffer): void => {
-      output.push(...chunk.toString('utf8').split('\n'));
-      if (output.length > OUTPUT_TAIL_LINES * 4) output.splice(0, output.length - OUTPUT_TAIL_LINES);
-    };
+    const output = new OutputTail();
     let host: HostMounts | undefined;
     try {
       host = await hostMounts(mounts, mountInputs, workRoot, env);
@@ -105,11 +102,11 @@ export async function prepareRun(ins: RunInstruction, state: StageState, env: St
           mounts: [...host.mounts, ...(await pipesMount(files, workRoot))],
           limits: env.limits,
           onStdout: (c) => {
-            keep(c);
+            output.push('stdout', c);
             env.onLog?.('stdout', c);
           },
           onStderr: (c) => {
-            keep(c);
+            output.push('stderr', c);
             env.onLog?.('stderr', c);
           },
         },
@@ -118,7 +115,7 @@ export async function prepareRun(ins: RunInstruction, state: StageState, env: St
       try {
         if (result.oomKilled) throw oomError(ins, env.limits.memoryBytes);
         if (result.exitCode !== 0) {
-          const tail = output.filter((l) => l !== '').slice(-OUTPUT_TAIL_LINES);
+          const tail = output.last(OUTPUT_TAIL_LINES);
           throw new TsbuildError('RUN_FAILED', `process "${argv.join(' ')}" did not complete successfully: exit code: ${result.exitCode}`, {
             ...(tail.length > 0 ? { hint: `last output:\n  ${tail.join('\n  ')}` } : {}),
           });
@@ -158,5 +155,29 @@ async function removeWorkRoot(workRoot: string): Promise<void> {
     rmdirSync(workRoot);
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') await rm(workRoot, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The last lines a failed RUN printed, for its error. Whole lines per stream: a chunk may end in the
+ * middle of a line or of a UTF-8 character, and stdout and stderr interleave.
+ */
+export class OutputTail {
+  readonly #lines: string[] = [];
+  readonly #open = new Map<string, { decoder: StringDecoder; rest: string }>();
+
+  push(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    let open = this.#open.get(stream);
+    if (open === undefined) this.#open.set(stream, (open = { decoder: new StringDecoder('utf8'), rest: '' }));
+    const lines = (open.rest + open.decoder.write(chunk)).split('\n');
+    open.rest = lines.pop() ?? '';
+    this.#lines.push(...lines);
+    if (this.#lines.length > OUTPUT_TAIL_LINES * 4) this.#lines.splice(0, this.#lines.length - OUTPUT_TAIL_LINES);
+  }
+
+  /** The last `n` non-empty lines, unfinished ones included. */
+  last(n: number): string[] {
+    const unfinished = [...this.#open.values()].map((o) => o.rest + o.decoder.end());
+    return [...this.#lines, ...unfinished].filter((l) => l !== '').slice(-n);
   }
 }

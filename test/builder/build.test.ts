@@ -130,11 +130,11 @@ describe('builds on the busybox base', () => {
     expect(err.message).toMatch(/unknown instruction: RUNN/i);
   });
 
-  it('refuses COPY from outside the context', async () => {
+  it('never copies from outside the context: `..` stops at its root', async () => {
     const ctx = await makeContext({ Dockerfile: 'FROM busybox:local\nCOPY ../etc/passwd /x\n' });
     fx.cleanup.push(ctx);
     const err = (await runBuild(fx.store, { contextDir: ctx }).catch((e: unknown) => e)) as { code?: string; message: string };
     expect(err.code).toBe('CONTEXT');
-    expect(err.message).toContain('outside the build context');
+    expect(err.message).toContain('"/etc/passwd": not found in the build context');
   });
 });
