@@ -27,7 +27,7 @@ static void mount_overlay_legacy(const struct sb_spec *s, const char *wr) {
   }
   len += (size_t)snprintf(data + len, cap - len, ",upperdir=upper,workdir=work,%s", OVL_OPTS);
   if (len >= cap) die("too many layers for this kernel's overlay mount options");
-  if (mount("overlay", "merged", "overlay", 0, data)) die("mounting overlay: %m");
+  if (mount("overlay", "merged", "overlay", MS_NODEV, data)) die("mounting overlay: %m");
   free(data);
 }
 
@@ -63,7 +63,9 @@ static void mount_overlay(const struct sb_spec *s, const char *wr) {
     errno = saved;
     die("mounting overlay: %m %s", fs_log);
   }
-  int m = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+  /* nodev: a device node from a layer (or one a step makes with mknod) is inert, as runc's device
+   * cgroup makes it; the devices a step may open are the ones setup_dev binds into /dev. */
+  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
   if (m < 0) die("fsmount overlay: %m");
   if (move_mount(m, "", AT_FDCWD, merged_path, MOVE_MOUNT_F_EMPTY_PATH)) die("attaching overlay: %m");
   close(m);
@@ -105,17 +107,26 @@ static void mask_paths(int rootfd) {
 
 static void setup_dev(int rootfd) {
   const char *const dev_opts[] = {"mode=755", "size=65536k", NULL};
-  int m = fs_new("tmpfs", dev_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
+  /* nodev like the rootfs: a node a step makes here opens nothing. The standard devices are the
+   * host's own nodes bound in one by one, so exactly these six open (docker's default allow-list
+   * does the same with a device cgroup, which cgroup v2 would need a BPF program for). */
+  int m = fs_new("tmpfs", dev_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
   if (m < 0) die("mounting /dev: %m %s", fs_log);
   attach(m, rootfd, "dev", 1, 1);
   int dev = openat2_fd(rootfd, "dev", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
   if (dev < 0) die("/dev: %m");
-  static const struct { const char *name; unsigned maj, min; } nodes[] = {
-      {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+    char host[32], inside[32];
+    snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+    snprintf(inside, sizeof inside, "dev/%s", nodes[i]);
+    struct stat st;
+    if (stat(host, &st) || !S_ISCHR(st.st_mode)) die("host %s is not a character device", host);
+    int n = bind_tree(AT_FDCWD, host);
+    if (n < 0) die("binding %s: %m", host);
+    attach(n, rootfd, inside, 0, 0);
+  }
   mode_t old = umask(0);
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-    if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)))
-      die("mknod /dev/%s: %m", nodes[i].name);
   if (mkdirat(dev, "pts", 0755) || mkdirat(dev, "shm", 01777) || mkdirat(dev, "mqueue", 01777))
     die("/dev dirs: %m");
   umask(old);
@@ -194,7 +205,8 @@ static void setup_mounts(const struct sb_spec *s, const char *wr, int rootfd) {
       if (stat(mt->src, &st)) die("bind source %s: %m", mt->src);
       is_dir = S_ISDIR(st.st_mode);
       if ((m = bind_tree(AT_FDCWD, mt->src)) < 0) die("bind %s: %m", mt->src);
-      if (mt->ro) set_attr(m, MOUNT_ATTR_RDONLY, mt->tgt);
+      /* nodev: a cache mount outlives the step; a node made in it must stay as inert as in the rootfs. */
+      set_attr(m, MOUNT_ATTR_NODEV | (mt->ro ? MOUNT_ATTR_RDONLY : 0), mt->tgt);
     } else if (mt->type == M_COW) {
       for (size_t k = 0; k < mt->nsrcs; k++) {
         struct stat st;

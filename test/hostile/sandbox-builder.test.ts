@@ -127,6 +127,24 @@ describe('CVE-2024-1753 (bind and secret sources through symlinks)', () => {
     expect(out.log).not.toContain(shadow);
   });
 
+  it('device nodes from a layer, a mknod in /dev or in a cache mount open nothing; the standard devices do', async () => {
+    // c 1:11 is /dev/kmsg: writable, it put a layer's text into the host kernel log (red-teamed).
+    const out = await tryBuild(
+      [
+        'FROM busybox:local',
+        'RUN mknod /kmsg c 1 11 && mknod /nul c 1 3',
+        'RUN echo x > /kmsg; echo "layer kmsg $?"; echo x > /nul; echo "layer null $?"',
+        'RUN mknod /dev/k c 1 11 && echo x > /dev/k; echo "dev kmsg $?"',
+        'RUN --mount=type=cache,target=/c mknod /c/k c 1 3; echo x > /c/k; echo "cache node $?"; rm -f /c/k',
+        'RUN echo x > /dev/null && head -c 8 /dev/urandom | wc -c && head -c 3 /dev/zero | wc -c && echo devices-ok',
+        '',
+      ].join('\n'),
+    );
+    expect(out.error).toBeUndefined();
+    for (const line of ['layer kmsg 1', 'layer null 1', 'dev kmsg 1', 'cache node 1', 'devices-ok']) expect(out.log).toContain(line);
+    expect(out.log).toMatch(/can't create \/kmsg: Permission denied/);
+  });
+
   it('a bind source climbing out of the context stops at its root', async () => {
     const out = await tryBuild('FROM busybox:local\nRUN --mount=type=bind,source=../../../../etc,target=/x cat /x/shadow\n');
     expect(out.error).toMatchObject({ code: 'CONTEXT', message: expect.stringContaining('"/etc": not found in the build context') as unknown });
