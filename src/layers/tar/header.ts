@@ -151,7 +151,14 @@ export function decodeHeader(buf: Buffer): RawHeader | undefined {
   if (buf.every((b) => b === 0)) return undefined;
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : (buf[i] ?? 0);
-  if (sum !== parseNumeric(buf, 148, 8)) throw new TsbuildError('LAYER', 'tar header checksum mismatch (corrupt or not a tar)');
+  // The checksum field of something that is not a tar at all is not a number either: same message.
+  let stored: number | undefined;
+  try {
+    stored = parseNumeric(buf, 148, 8);
+  } catch {
+    stored = undefined;
+  }
+  if (sum !== stored) throw new TsbuildError('LAYER', 'tar header checksum mismatch (corrupt or not a tar)');
   let name = parseString(buf, 0, 100);
   const magic = buf.toString('ascii', 257, 263);
   if (magic === 'ustar\0') {

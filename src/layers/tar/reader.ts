@@ -110,7 +110,6 @@ function trimNul(buf: Buffer): string {
 
 export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
   const reader = new ByteReader(source);
-  let global = new Map<string, Buffer>();
   let pax: Map<string, Buffer> | undefined;
   let longName: string | undefined;
   let longLink: string | undefined;
@@ -129,7 +128,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       continue;
     }
     if (t === 'g') {
-      global = new Map([...global, ...decodePax(await readMeta(reader, raw.size))]);
+      // Ignored, as Go's archive/tar users (docker, containerd, BuildKit) ignore it: applied to
+      // every later entry, a global `path=` or `size=` would make this reader see files other than
+      // the ones the image's scanners and every other runtime see.
+      await readMeta(reader, raw.size);
       continue;
     }
     if (t === 'L' || t === 'K') {
@@ -140,7 +142,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     }
     const type = TYPES[t];
     if (type === undefined) throw new TsbuildError('LAYER', `unsupported tar entry type ${JSON.stringify(t)} for ${raw.name}`);
-    const records = new Map([...global, ...(pax ?? [])]);
+    const records = pax ?? new Map<string, Buffer>();
     const num = (key: string, fallback: number): number => {
       const v = records.get(key);
       if (v === undefined) return fallback;
