@@ -9,8 +9,8 @@
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest } from '../image/index.js';
 import type { Reference } from '../image/reference.js';
 import { extractLayer } from '../layers/index.js';
-import { pullImage, type PlatformSpec, type PullResult, type RegistryClient, type TransferEvent } from '../registry/index.js';
-import type { Store } from '../store/index.js';
+import { pullImage, type BlobSink, type PlatformSpec, type PullResult, type RegistryClient, type TransferEvent } from '../registry/index.js';
+import type { PutResult, Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
 
 export interface PullIntoStoreOptions {
@@ -34,9 +34,33 @@ export function pullIntoStore(store: Store, client: RegistryClient, ref: Referen
   }, signalOpt);
 }
 
-function pullUnpacked(store: Store, client: RegistryClient, ref: Reference, options: PullIntoStoreOptions): Promise<PullResult> {
+/**
+ * A pull that fails leaves the store as it was: the blobs and snapshots it made (the config, the
+ * layers that did arrive) are taken out again; what was there before stays.
+ */
+async function pullUnpacked(store: Store, client: RegistryClient, ref: Reference, options: PullIntoStoreOptions): Promise<PullResult> {
+  const made = { blobs: [] as Digest[], snapshots: [] as Digest[] };
+  try {
+    return await pullRecorded(store, client, ref, options, made);
+  } catch (err) {
+    for (const d of made.snapshots) await store.snapshots.remove(d).catch(() => undefined);
+    for (const d of made.blobs) await store.blobs.delete(d).catch(() => undefined);
+    throw err;
+  }
+}
+
+function pullRecorded(store: Store, client: RegistryClient, ref: Reference, options: PullIntoStoreOptions, made: { blobs: Digest[]; snapshots: Digest[] }): Promise<PullResult> {
   const { signal } = options;
   const signalOpt = signal !== undefined ? { signal } : {};
+  const sink: BlobSink = {
+    has: (d) => store.blobs.has(d),
+    put: async (source, o) => recordBlob(await store.blobs.put(source, o)),
+    putBytes: async (data, o) => recordBlob(await store.blobs.putBytes(data, o)),
+  };
+  const recordBlob = (put: PutResult): PutResult => {
+    if (put.created) made.blobs.push(put.digest);
+    return put;
+  };
   let layers: Descriptor[] = [];
   let diffIds: Digest[] = [];
   const diffIdOf = (layer: Descriptor): Digest => {
@@ -47,17 +71,22 @@ function pullUnpacked(store: Store, client: RegistryClient, ref: Reference, opti
   /** Unpacks `data` into the layer's snapshot; `ready` settles once the bytes are known to be good. */
   const unpack = async (layer: Descriptor, data: () => Promise<NodeJS.ReadableStream | AsyncIterable<Uint8Array>>, ready: Promise<void>): Promise<void> => {
     const diffId = diffIdOf(layer);
+    let filled = false;
     await store.snapshots.ensure(
       diffId,
       async (dir, sig) => {
-        const { diffId: actual } = await extractLayer(await data(), dir, { mode: 'snapshot', ...(sig !== undefined ? { signal: sig } : {}) });
+        const { diffId: actual } = await extractLayer(await data(), dir, { mode: 'snapshot', ...(sig !== undefined ? { signal: sig } : {}) }).catch((err: unknown) => {
+          throw inLayer(ref, layer, err);
+        });
         if (actual !== diffId) throw new TsbuildError('IMAGE', `${ref.toString()}: layer ${layer.digest} unpacks to ${actual}, but the config says ${diffId}`);
         await ready;
+        filled = true;
       },
       signalOpt,
     );
+    if (filled) made.snapshots.push(diffId);
   };
-  return pullImage(client, ref, store.blobs, {
+  return pullImage(client, ref, sink, {
     ...signalOpt,
     ...(options.platform !== undefined ? { platform: options.platform } : {}),
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
@@ -76,4 +105,12 @@ function pullUnpacked(store: Store, client: RegistryClient, ref: Reference, opti
     // Layers already in the store, or downloaded again after a dropped connection, unpack from the blob.
     onLayer: (layer) => unpack(layer, () => store.blobs.open(layer.digest, signalOpt), Promise.resolve()),
   });
+}
+
+/** An unpack failure named by image and layer (the extractor only knows the entry). */
+function inLayer(ref: Reference, layer: Descriptor, err: unknown): Error {
+  if (err instanceof Error && err.name === 'AbortError') return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof TsbuildError ? err.code : 'LAYER';
+  return new TsbuildError(code, `${ref.toString()}: layer ${layer.digest}: ${message}`, { cause: err });
 }

@@ -158,6 +158,21 @@ describe('hostile registry', () => {
     expect(await store.snapshots.has(victim)).toBe(false);
   });
 
+  it('a layer that does not unpack fails naming the image and layer, and the pull takes back what it stored', async () => {
+    const good = gzipSync(makeTar([{ name: 'ok', data: 'fine' }]));
+    const bad = Buffer.concat([gzipSync(makeTar([{ name: 'x', data: 'y' }])), Buffer.from('trailing garbage')]);
+    const descs = [good, bad].map((b) => ({ mediaType: MediaType.OciLayerGzip, digest: sha256Digest(b), size: b.length }));
+    const cfg = json({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256Digest(makeTar([{ name: 'ok', data: 'fine' }])), sha256Digest(makeTar([{ name: 'x', data: 'y' }]))] } });
+    const cfgDesc = { mediaType: MediaType.OciConfig, digest: sha256Digest(cfg), size: cfg.length };
+    const bodies = new Map([[cfgDesc.digest, cfg], [descs[0]!.digest, good], [descs[1]!.digest, bad]]);
+    const blobs = Object.fromEntries([...bodies].map(([d, b]): [string, Handler] => [d, (_q, res) => res.writeHead(200, { 'content-length': b.length }).end(b)]));
+    serve(json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: descs }), MediaType.OciManifest, blobs);
+    const err = await pullIntoStore(await freshStore(), client, ref('half')).catch((e: unknown) => e);
+    expect(String(err)).toContain(`${host}/evil/app:half: layer ${descs[1]!.digest}: `);
+    await storeIsEmpty();
+    expect(await readdir(join(store.root, 'snapshots')).catch(() => [])).toEqual([]);
+  });
+
   it('stops reading a config that runs past its descriptor size', async () => {
     let sent = 0;
     serve(json(manifest), MediaType.OciManifest, {
