@@ -25,11 +25,15 @@ import { importOciLayout } from './oci-layout.js';
 import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
 import { runStep, type StepOutcome } from './runstep.js';
 import { cloneState, emptyConfig, type StageState } from './state.js';
-import { ensurePath, isVisibleStep, type StepEnv } from './steps.js';
+import { ensurePath, isVisibleStep, type SecretSource, type StepEnv } from './steps.js';
+
+export type { SecretSource } from './steps.js';
 
 export interface BuildRequest {
   contextDir: string;
   dockerfile?: string;
+  /** The Dockerfile itself (`-f -`: read from stdin), instead of reading `dockerfile`. */
+  dockerfileText?: string;
   tags?: string[];
   buildArgs?: Record<string, string>;
   target?: string;
@@ -40,7 +44,8 @@ export interface BuildRequest {
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
   pull?: boolean;
   platform?: Platform;
-  secrets?: Record<string, string>;
+  /** `--secret`: by id, a file path or the value itself (an environment variable's). */
+  secrets?: Record<string, SecretSource>;
   /** `--ssh`: by id (`default`, ...), an agent socket or private key files, for RUN --mount=type=ssh. */
   ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;
@@ -84,9 +89,11 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   const signal = options.signal;
   const contextDir = resolvePath(request.contextDir);
   const dockerfilePath = resolvePath(contextDir, request.dockerfile ?? 'Dockerfile');
-  const text = await readFile(dockerfilePath, 'utf8').catch((err: unknown) => {
-    throw new TsbuildError('NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}`, { cause: err });
-  });
+  const text =
+    request.dockerfileText ??
+    (await readFile(dockerfilePath, 'utf8').catch((err: unknown) => {
+      throw new TsbuildError('NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}`, { cause: err });
+    }));
   const df: Dockerfile = parseDockerfile(text, { file: request.dockerfile ?? 'Dockerfile' });
   const platform = request.platform ?? DEFAULT_PLATFORM;
   const named = request.namedContexts ?? new Map<string, NamedContext>();

@@ -133,10 +133,10 @@ async function addMount(
       const id = m.id ?? '';
       const src = env.secrets[id];
       if (src === undefined) {
-        if (m.required) throw new TsbuildError('USAGE', `secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
+        if (m.required) throw new TsbuildError('USAGE', `secret ${id} is required but was not given (--secret id=${id},src=FILE or env=VAR)`);
         return;
       }
-      const data = await readFile(src, env.signal !== undefined ? { signal: env.signal } : {});
+      const data = typeof src === 'string' ? await readFile(src, env.signal !== undefined ? { signal: env.signal } : {}) : Buffer.from(src.value);
       if (m.env !== undefined) out.env.push(`${m.env}=${data.toString('utf8')}`);
       if (m.target === '') return;
       // A private copy with BuildKit's owner and mode (root 0400 unless uid/gid/mode say otherwise).

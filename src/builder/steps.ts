@@ -19,6 +19,9 @@ import { prepareRun } from './step-run.js';
 import { prepareWorkdir } from './step-workdir.js';
 import { buildEnv, DEFAULT_PATH, UNSET_ARG, type LayerRef, type StageState } from './state.js';
 
+/** A `--secret` source: a file path, or its value (an environment variable's). */
+export type SecretSource = string | { value: string | Uint8Array };
+
 export interface StepEnv {
   store: Store;
   context: BuildContext;
@@ -30,7 +33,7 @@ export interface StepEnv {
   stageState(ref: string): Promise<StageState>;
   network: 'host' | 'none';
   limits: { memoryBytes?: number; cpus?: number; pids?: number };
-  secrets: Record<string, string>;
+  secrets: Record<string, SecretSource>;
   /** `--ssh`: by id, an agent socket or private key files, for RUN --mount=type=ssh. */
   ssh?: Record<string, string[]>;
   sourceDateEpoch?: number;

@@ -3,8 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSshSpecs } from '../../src/builder/mount-ssh.js';
+import { runMain } from '../cli/helpers.js';
 import { runCli } from './cli-helpers.js';
 import { failure, imageOf, logOf, runBuild, tempDir, useBusyboxStore } from './helpers.js';
 
@@ -50,6 +52,65 @@ describe('RUN --mount=type=secret', () => {
     const dir = await fx.ctx({ Dockerfile: 'FROM busybox:local\nRUN echo ok\nRUN --mount=type=secret,id=npmrc,env=NPMRC,required=true echo never\n' });
     const err = await failure(runBuild(fx.store, { contextDir: dir }));
     expect(err).toMatchObject({ code: 'USAGE', line: 3, message: expect.stringContaining('secret npmrc is required') as unknown });
+  });
+});
+
+describe('--secret and -f - on the command line (buildx grammar)', () => {
+  const build = async (dockerfile: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<{ code: number; log: string }> => {
+    const dir = await fx.ctx({ Dockerfile: dockerfile });
+    const r = await runMain(['--root', fx.root, 'build', '--no-cache', '--progress', 'plain', ...args, dir], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdin: Readable.from([stdin ?? '']),
+    });
+    return { code: r.code, log: r.stderr };
+  };
+  const show = 'FROM busybox:local\nRUN --mount=type=secret,id=tok echo "[$(cat /run/secrets/tok)]"\n';
+
+  it('takes a secret from env=VAR, from type=env,src=VAR, and from a variable named like the id', async () => {
+    for (const [args, env] of [
+      [['--secret', 'id=tok,env=MY_TOKEN'], { MY_TOKEN: 'from-env' }],
+      [['--secret', 'type=env,id=tok,src=MY_TOKEN'], { MY_TOKEN: 'from-env' }],
+      [['--secret', 'id=tok'], { tok: 'from-env' }],
+    ] as const) {
+      const r = await build(show, [...args], env);
+      expect(r.code, r.log).toBe(0);
+      expect(r.log).toContain('[from-env]');
+    }
+  });
+
+  it('an unset variable leaves the secret out: a required mount fails, an optional one is skipped', async () => {
+    const required = await build('FROM busybox:local\nRUN --mount=type=secret,id=tok,required=true echo never\n', ['--secret', 'id=tok,env=UNSET_VAR']);
+    expect(required.code).not.toBe(0);
+    expect(required.log).toContain('secret tok is required');
+    const optional = await build('FROM busybox:local\nRUN --mount=type=secret,id=tok ls /run/secrets/tok || echo skipped\n', ['--secret', 'id=tok,env=UNSET_VAR']);
+    expect(optional.code, optional.log).toBe(0);
+    expect(optional.log).toContain('skipped');
+  });
+
+  it('refuses unknown keys, unknown types, a missing file and one over 500 KB before building', async () => {
+    const dir = await tempDir('secret-cli');
+    fx.cleanup.push(dir);
+    await writeFile(join(dir, 'big'), Buffer.alloc(600 * 1024));
+    for (const [spec, message] of [
+      ['id=tok,sauce=x', "unexpected key 'sauce'"],
+      ['id=tok,type=vault', 'unsupported secret type "vault"'],
+      [`id=tok,src=${join(dir, 'nope')}`, `failed to stat ${join(dir, 'nope')}`],
+      [`id=tok,src=${join(dir, 'big')}`, 'max size 500KB'],
+      ['src=/etc/hostname', 'needs id=ID'],
+    ]) {
+      const r = await build(show, ['--secret', spec as string]);
+      expect(r.code, spec).toBe(2);
+      expect(r.log).toContain(message);
+    }
+  });
+
+  it('-f - reads the Dockerfile from stdin, errors naming its lines as Dockerfile', async () => {
+    const ok = await build('FROM scratch\n', ['-f', '-'], {}, 'FROM busybox:local\nRUN echo from-stdin\n');
+    expect(ok.code, ok.log).toBe(0);
+    expect(ok.log).toContain('from-stdin');
+    const bad = await build('FROM scratch\n', ['-f', '-'], {}, 'FROM busybox:local\nRUNN echo x\n');
+    expect(bad.code).not.toBe(0);
+    expect(bad.log).toMatch(/Dockerfile:2/);
   });
 });
 

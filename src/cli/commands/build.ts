@@ -12,12 +12,13 @@ import { TsbuildError } from '../../util/errors.js';
 import { flagBool, flagList, flagString, keyValues, type FlagSpec, type ParsedArgs } from '../args.js';
 import { jsonRenderer, plainRenderer } from '../progress/plain.js';
 import { ttyRenderer } from '../progress/tty.js';
-import { command, csvKeyValues, parseBytes, registryClient, store, type CliIO, type Command } from './shared.js';
+import { parseSecrets } from './secrets.js';
+import { command, parseBytes, registryClient, store, type CliIO, type Command } from './shared.js';
 import { pushRef } from './transfer.js';
 
 const BUILD_FLAGS: FlagSpec[] = [
   { name: 'tag', short: 't', kind: 'list', help: 'name and optionally a tag (name:tag); repeatable' },
-  { name: 'file', short: 'f', kind: 'string', help: 'Dockerfile path (default CONTEXT/Dockerfile)' },
+  { name: 'file', short: 'f', kind: 'string', help: 'Dockerfile path (default CONTEXT/Dockerfile; - reads it from stdin)' },
   { name: 'build-arg', kind: 'list', help: 'build-time variable KEY=VALUE' },
   { name: 'target', kind: 'string', help: 'stage to build' },
   { name: 'no-cache', kind: 'boolean', help: 'do not use the build cache' },
@@ -33,7 +34,7 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'memory', short: 'm', kind: 'string', help: 'RUN memory limit (e.g. 512m)' },
   { name: 'cpus', kind: 'string', help: 'RUN CPU limit' },
   { name: 'pids-limit', kind: 'string', help: 'RUN process limit' },
-  { name: 'secret', kind: 'list', help: 'secret for RUN --mount=type=secret: id=ID,src=FILE' },
+  { name: 'secret', kind: 'list', help: 'secret for RUN --mount=type=secret: id=ID[,src=FILE|env=VAR][,type=file|env]' },
   { name: 'ssh', kind: 'list', help: 'SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY]]' },
   { name: 'build-context', kind: 'list', help: 'named context for FROM / COPY --from / a stage: NAME=DIR or NAME=docker-image://REF' },
   { name: 'platform', kind: 'string', help: 'target platform (linux/amd64)' },
@@ -59,12 +60,8 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
     onEvent = tty.onEvent;
     finish = () => tty.finish();
   }
-  const secrets: Record<string, string> = {};
-  for (const sec of flagList(args, 'secret')) {
-    const kv = csvKeyValues(sec);
-    if (kv.id === undefined || (kv.src ?? kv.source) === undefined) throw new TsbuildError('USAGE', `--secret needs id=ID,src=FILE: ${sec}`);
-    secrets[kv.id] = kv.src ?? kv.source ?? '';
-  }
+  const secrets = parseSecrets(flagList(args, 'secret'), io.env);
+  const file = flagString(args, 'file');
   const tags = flagList(args, 'tag').map((t) => parseReference(t).toString());
   const network = flagString(args, 'network');
   if (network !== undefined && network !== 'host' && network !== 'none' && network !== 'default') throw new TsbuildError('USAGE', `--network must be host or none, not ${network}`);
@@ -76,7 +73,7 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
     const result = await build(
       {
         contextDir: context,
-        ...(flagString(args, 'file') !== undefined ? { dockerfile: flagString(args, 'file') as string } : {}),
+        ...(file === '-' ? { dockerfileText: await readStdinText(io, 'the Dockerfile') } : file !== undefined ? { dockerfile: file } : {}),
         tags,
         buildArgs: keyValues(flagList(args, 'build-arg'), io.env),
         ...(flagString(args, 'target') !== undefined ? { target: flagString(args, 'target') as string } : {}),
@@ -153,3 +150,18 @@ async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io:
 export const buildCommands: Record<string, Command> = {
   build: command('Build an image from a Dockerfile', 'build [OPTIONS] PATH', BUILD_FLAGS, buildCommand),
 };
+
+/** All of stdin as text (`-f -`), bounded: a Dockerfile is small. */
+async function readStdinText(io: CliIO, what: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of io.stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    size += buf.length;
+    if (size > MAX_STDIN_DOCKERFILE) throw new TsbuildError('USAGE', `${what} on stdin is larger than ${MAX_STDIN_DOCKERFILE >> 20} MiB`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const MAX_STDIN_DOCKERFILE = 16 << 20;
