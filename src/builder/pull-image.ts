@@ -54,6 +54,7 @@ function pullRecorded(store: Store, client: RegistryClient, ref: Reference, opti
   const signalOpt = signal !== undefined ? { signal } : {};
   const sink: BlobSink = {
     has: (d) => store.blobs.has(d),
+    size: (d) => store.blobs.size(d),
     put: async (source, o) => recordBlob(await store.blobs.put(source, o)),
     putBytes: async (data, o) => recordBlob(await store.blobs.putBytes(data, o)),
   };

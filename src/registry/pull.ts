@@ -83,7 +83,11 @@ export async function pullImage(client: RegistryClient, ref: Reference, sink: Bl
       unique.map((layer) =>
         run(async () => {
           stop.signal.throwIfAborted();
-          if (await sink.has(layer.digest)) {
+          const stored = await sink.size(layer.digest);
+          if (stored !== undefined) {
+            // The bytes are the digest's, so a different size is the manifest's error: a download
+            // would have refused it, and a later push of this manifest would be refused too.
+            if (stored !== layer.size) throw new RegistryError(`${ref.toString()}: layer ${layer.digest} is ${stored} bytes, but the manifest declares ${layer.size}`);
             onProgress?.({ kind: 'blob', digest: layer.digest, phase: 'exists', bytes: layer.size, total: layer.size });
           } else {
             const { onLayerData } = options;

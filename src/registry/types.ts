@@ -6,6 +6,8 @@ import type { Digest } from '../image/digest.js';
  */
 export interface BlobSink {
   has(d: Digest): Promise<boolean>;
+  /** Bytes of a stored blob, undefined when absent. */
+  size(d: Digest): Promise<number | undefined>;
   /**
    * Must verify `expected` while streaming and store nothing when it does not match, failing with
    * a DigestMismatchError: a download relies on it and does not hash the bytes a second time.

@@ -173,6 +173,16 @@ describe('hostile registry', () => {
     expect(await readdir(join(store.root, 'snapshots')).catch(() => [])).toEqual([]);
   });
 
+  it('refuses a manifest declaring another size for a layer the store already has', async () => {
+    serve(json(manifest), MediaType.OciManifest);
+    await pullImage(client, ref(), (await freshStore()).blobs);
+    const lying = { ...manifest, layers: [{ ...layerDesc, size: layerDesc.size + 10 }] };
+    serve(json(lying), MediaType.OciManifest);
+    const err = await pullImage(client, ref('lying'), store.blobs).catch((e: unknown) => e);
+    expect(String(err)).toContain(`layer ${layerDesc.digest} is ${layerDesc.size} bytes, but the manifest declares ${layerDesc.size + 10}`);
+    expect(await store.blobs.has(sha256Digest(json(lying)))).toBe(false);
+  });
+
   it('stops reading a config that runs past its descriptor size', async () => {
     let sent = 0;
     serve(json(manifest), MediaType.OciManifest, {
