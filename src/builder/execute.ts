@@ -10,7 +10,7 @@ import { parseDockerfile } from '../parser/index.js';
 import type { Dockerfile, Instruction, Stage } from '../parser/types.js';
 import type { RegistryClient } from '../registry/index.js';
 import { cleanupStale } from '../sandbox/index.js';
-import { asStoreNoSpace, sweepTmp, type Store } from '../store/index.js';
+import { asStoreNoSpace, sweepTmp, type ContentMemo, type Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
 import { resolveBaseImage } from './base.js';
 import { cacheKey } from './cachekey.js';
@@ -34,6 +34,8 @@ export interface BuildRequest {
   dockerfile?: string;
   /** The Dockerfile itself (`-f -`: read from stdin), instead of reading `dockerfile`. */
   dockerfileText?: string;
+  /** The context dir is temporary (`build -`): its file hashes are memoised for this build only. */
+  ephemeralContext?: boolean;
   tags?: string[];
   buildArgs?: Record<string, string>;
   target?: string;
@@ -108,7 +110,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   for (const [k, v] of plan.metaArgs) if (v !== undefined) inherited.set(k, v);
   for (const name of plan.unusedBuildArgs) emit({ type: 'warning', message: `build-arg ${name} was given but no stage consumes it` });
 
-  const stored = deps.store.cache.memoFor(contextDir);
+  const stored = request.ephemeralContext === true ? buildOnlyMemo() : deps.store.cache.memoFor(contextDir);
   await stored.load();
   const memo = new CountingMemo(stored);
   const context = new BuildContext(contextDir, { ignore: await loadIgnore(dockerfilePath, contextDir), memo });
@@ -335,3 +337,14 @@ function errorText(err: unknown): string {
 }
 
 export type { Digest };
+
+/** A stat memo that lives for one build: a temporary context's paths never come back. */
+function buildOnlyMemo(): ContentMemo {
+  const digests = new Map<string, string>();
+  return {
+    get: (key) => digests.get(key),
+    set: (key, digest) => void digests.set(key, digest),
+    load: () => Promise.resolve(),
+    flush: () => Promise.resolve(),
+  };
+}

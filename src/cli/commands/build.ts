@@ -1,6 +1,7 @@
 /** `tsbuild build`: docker build's flags mapped onto the builder, then the requested outputs. */
 import { writeFile } from 'node:fs/promises';
 import { build, type BuildResult } from '../../builder/execute.js';
+import { contextFromStream } from '../../builder/stdin-context.js';
 import { parseOutput, writeFileOutput } from '../../builder/outputs.js';
 import { parseSshSpecs } from '../../builder/mount-ssh.js';
 import { parseNamedContexts } from '../../builder/named-context.js';
@@ -47,6 +48,19 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
   const context = args.positionals[0];
   if (context === undefined) throw new TsbuildError('USAGE', 'build needs a context directory: tsbuild build [OPTIONS] PATH');
   const s = await store(args, io);
+  if (context !== '-') return buildFrom(context, s, args, io);
+  if (flagString(args, 'file') === '-') throw new TsbuildError('USAGE', 'the context and the Dockerfile cannot both be read from stdin (build - with -f -)');
+  // `build -`: a context tar, or a Dockerfile alone, on stdin.
+  const fromStdin = await contextFromStream(io.stdin, s.tmpDir, io.signal);
+  try {
+    return await buildFrom(fromStdin.dir, s, args, io, fromStdin);
+  } finally {
+    await fromStdin.dispose();
+  }
+}
+
+/** `stdin`: the context came from stdin (a temporary dir), with the Dockerfile when that was all it held. */
+async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO, stdin?: { dockerfileText?: string }): Promise<number> {
   const quiet = flagBool(args, 'quiet') || flagString(args, 'progress') === 'quiet';
   let mode = quiet ? 'quiet' : (flagString(args, 'progress') ?? 'auto');
   if (mode === 'auto') mode = io.stderr.isTTY === true && io.env.CI === undefined ? 'tty' : 'plain';
@@ -73,7 +87,14 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
     const result = await build(
       {
         contextDir: context,
-        ...(file === '-' ? { dockerfileText: await readStdinText(io, 'the Dockerfile') } : file !== undefined ? { dockerfile: file } : {}),
+        ...(stdin?.dockerfileText !== undefined
+          ? { dockerfileText: stdin.dockerfileText }
+          : file === '-'
+            ? { dockerfileText: await readStdinText(io, 'the Dockerfile') }
+            : file !== undefined
+              ? { dockerfile: file }
+              : {}),
+        ...(stdin !== undefined ? { ephemeralContext: true } : {}),
         tags,
         buildArgs: keyValues(flagList(args, 'build-arg'), io.env),
         ...(flagString(args, 'target') !== undefined ? { target: flagString(args, 'target') as string } : {}),
@@ -148,7 +169,7 @@ async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io:
 }
 
 export const buildCommands: Record<string, Command> = {
-  build: command('Build an image from a Dockerfile', 'build [OPTIONS] PATH', BUILD_FLAGS, buildCommand),
+  build: command('Build an image from a Dockerfile', 'build [OPTIONS] PATH | -', BUILD_FLAGS, buildCommand),
 };
 
 /** All of stdin as text (`-f -`), bounded: a Dockerfile is small. */

@@ -1,0 +1,53 @@
+/**
+ * `tsbuild build -`, as `docker build -`: stdin holds either the build context as a tar (plain,
+ * gzip, bzip2, xz or zstd, told apart by content as ADD does) or a Dockerfile alone, built with an
+ * empty context. The stream is spooled to the store's tmp dir (never held in memory), a tar is
+ * unpacked with the hostile-safe layer extractor into a private dir, and everything goes again
+ * with `dispose()`.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TsbuildError } from '../util/errors.js';
+import { detectArchive, unpackArchive } from './add-archive.js';
+
+/** A Dockerfile read from stdin is small; anything larger that is not a tar is a mistake. */
+const MAX_DOCKERFILE_BYTES = 16 << 20;
+
+export interface StdinContext {
+  /** The context dir: the unpacked tar, or empty when stdin was a Dockerfile. */
+  dir: string;
+  /** Set when stdin was a Dockerfile rather than a context archive. */
+  dockerfileText?: string;
+  dispose(): Promise<void>;
+}
+
+export async function contextFromStream(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, tmpDir: string, signal?: AbortSignal): Promise<StdinContext> {
+  await mkdir(tmpDir, { recursive: true });
+  const work = await mkdtemp(join(tmpDir, 'stdin-'));
+  const dispose = (): Promise<void> => rm(work, { recursive: true, force: true });
+  try {
+    const input = join(work, 'input');
+    const so = signal !== undefined ? { signal } : {};
+    await pipeline(Readable.from(source as AsyncIterable<Uint8Array>), createWriteStream(input, { flags: 'wx' }), so);
+    const dir = join(work, 'context');
+    await mkdir(dir, { mode: 0o755 });
+    const format = await detectArchive(input, signal);
+    if (format !== undefined) {
+      await unpackArchive(input, format, dir, 'the build context on stdin', signal);
+      await rm(input);
+      return { dir, dispose };
+    }
+    if ((await stat(input)).size > MAX_DOCKERFILE_BYTES) {
+      throw new TsbuildError('USAGE', `stdin is neither a tar archive nor a Dockerfile (over ${MAX_DOCKERFILE_BYTES >> 20} MiB)`);
+    }
+    const dockerfileText = await readFile(input, 'utf8');
+    await rm(input);
+    return { dir, dockerfileText, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
