@@ -20,6 +20,7 @@ declare -A PKG=(
   [bzip2]=bzip2
   [xz]=xz-utils
   [getfattr]=attr
+  [git]=git
 )
 
 # shared library -> Debian package: dlopen()ed at run time (libdeflate: fast gzip), so no command

@@ -59,13 +59,15 @@ export interface Downloaded {
   size: number;
   /** Last-Modified in ms, else 0 (BuildKit uses the Unix epoch). */
   mtimeMs: number;
+  /** The download put a blob the store did not have. */
+  created: boolean;
 }
 
 /**
  * Streams `url` into the store's blobs. With `expected`, a body hashing to anything else is
  * an error and nothing is stored.
  */
-export async function downloadToBlob(store: Store, source: string, options: { expected?: Digest; signal?: AbortSignal } = {}): Promise<Downloaded> {
+export async function downloadToBlob(store: Store, source: string, options: { expected?: Digest; signal?: AbortSignal; label?: string } = {}): Promise<Downloaded> {
   const { fetch } = await loadUndici();
   // undici's own fetch with our agent, not the global one: the agent trusts the NODE_EXTRA_CA_CERTS
   // that the bin/tsbuild launcher kept from Node's start-up (registry/tls.ts).
@@ -80,32 +82,34 @@ export async function downloadToBlob(store: Store, source: string, options: { ex
 async function download(
   store: Store,
   source: string,
-  options: { expected?: Digest; signal?: AbortSignal },
+  options: { expected?: Digest; signal?: AbortSignal; label?: string },
   fetch: typeof undiciFetch,
   dispatcher: Dispatcher,
 ): Promise<Downloaded> {
   const { signal } = options;
+  // What errors name: the instruction (`ADD URL`) or, for a build context, the URL alone.
+  const what = options.label ?? `ADD ${source}`;
   let url = parseHttpUrl(source);
   let response: Response | undefined;
   for (let hop = 0; ; hop++) {
     response = await fetch(url, { redirect: 'manual', credentials: 'omit', dispatcher, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
       if (signal?.aborted === true) throw err;
-      throw new TsbuildError('CONTEXT', `ADD ${source}: request to ${url.href} failed`, { cause: err });
+      throw new TsbuildError('CONTEXT', `${what}: request to ${url.href} failed`, { cause: err });
     });
     const location = response.headers.get('location');
     if (response.status < 300 || response.status >= 400 || location === null) break;
     await response.body?.cancel();
-    if (hop >= MAX_REDIRECTS) throw new TsbuildError('CONTEXT', `ADD ${source}: more than ${MAX_REDIRECTS} redirects`);
+    if (hop >= MAX_REDIRECTS) throw new TsbuildError('CONTEXT', `${what}: more than ${MAX_REDIRECTS} redirects`);
     url = parseHttpUrl(new URL(location, url).href, source);
   }
   if (!response.ok) {
     await response.body?.cancel();
-    throw new TsbuildError('CONTEXT', `ADD ${source}: ${url.href} answered ${response.status} ${response.statusText}`);
+    throw new TsbuildError('CONTEXT', `${what}: ${url.href} answered ${response.status} ${response.statusText}`);
   }
   const length = Number(response.headers.get('content-length') ?? NaN);
   if (length > MAX_URL_BYTES) {
     await response.body?.cancel();
-    throw new TsbuildError('CONTEXT', `ADD ${source}: ${length} bytes is over the ${MAX_URL_BYTES}-byte limit`);
+    throw new TsbuildError('CONTEXT', `${what}: ${length} bytes is over the ${MAX_URL_BYTES}-byte limit`);
   }
   const lastModified = Date.parse(response.headers.get('last-modified') ?? '');
   const body = response.body === null ? Readable.from([]) : Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
@@ -114,7 +118,7 @@ async function download(
   const bounded = (async function* () {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       total += chunk.length;
-      if (total > MAX_URL_BYTES) throw new TsbuildError('CONTEXT', `ADD ${source}: body is over the ${MAX_URL_BYTES}-byte limit`);
+      if (total > MAX_URL_BYTES) throw new TsbuildError('CONTEXT', `${what}: body is over the ${MAX_URL_BYTES}-byte limit`);
       hash.update(chunk);
       yield chunk;
     }
@@ -125,7 +129,7 @@ async function download(
   } catch (err) {
     if (options.expected !== undefined && err instanceof TsbuildError && err.code === 'STORE') {
       const got = `sha256:${hash.digest('hex')}`;
-      throw new TsbuildError('CONTEXT', `ADD ${source}: checksum mismatch: expected ${options.expected}, got ${got}`, { cause: err });
+      throw new TsbuildError('CONTEXT', `${what}: checksum mismatch: expected ${options.expected}, got ${got}`, { cause: err });
     }
     throw err;
   } finally {

@@ -1,6 +1,7 @@
 /** `tsbuild build`: docker build's flags mapped onto the builder, then the requested outputs. */
 import { writeFile } from 'node:fs/promises';
 import { build, type BuildResult } from '../../builder/execute.js';
+import { isRemoteContext, remoteContext } from '../../builder/remote-context.js';
 import { contextFromStream } from '../../builder/stdin-context.js';
 import { parseOutput, writeFileOutput } from '../../builder/outputs.js';
 import { parseSshSpecs } from '../../builder/mount-ssh.js';
@@ -48,6 +49,15 @@ async function buildCommand(args: ParsedArgs, io: CliIO): Promise<number> {
   const context = args.positionals[0];
   if (context === undefined) throw new TsbuildError('USAGE', 'build needs a context directory: tsbuild build [OPTIONS] PATH');
   const s = await store(args, io);
+  if (isRemoteContext(context)) {
+    // A Git repository or a URL (a context tar or a Dockerfile), fetched into the store's tmp dir.
+    const remote = await remoteContext(s, context, io.signal);
+    try {
+      return await buildFrom(remote.dir, s, args, io, remote);
+    } finally {
+      await remote.dispose();
+    }
+  }
   if (context !== '-') return buildFrom(context, s, args, io);
   if (flagString(args, 'file') === '-') throw new TsbuildError('USAGE', 'the context and the Dockerfile cannot both be read from stdin (build - with -f -)');
   // `build -`: a context tar, or a Dockerfile alone, on stdin.
@@ -169,7 +179,7 @@ async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io:
 }
 
 export const buildCommands: Record<string, Command> = {
-  build: command('Build an image from a Dockerfile', 'build [OPTIONS] PATH | -', BUILD_FLAGS, buildCommand),
+  build: command('Build an image from a Dockerfile', 'build [OPTIONS] PATH | URL | -', BUILD_FLAGS, buildCommand),
 };
 
 /** All of stdin as text (`-f -`), bounded: a Dockerfile is small. */
