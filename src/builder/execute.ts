@@ -17,7 +17,7 @@ import { cacheKey } from './cachekey.js';
 import { commitImage, type CommittedImage } from './commit.js';
 import { BuildContext } from './context.js';
 import type { EventSink } from './events.js';
-import { loadContextIgnore, loadIgnore } from './ignore.js';
+import { loadContextIgnore, loadIgnore, withinOwnDir } from './ignore.js';
 import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
 import { findNamedContext, type NamedContext } from './named-context.js';
@@ -93,7 +93,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   const dockerfilePath = resolvePath(contextDir, request.dockerfile ?? 'Dockerfile');
   const text =
     request.dockerfileText ??
-    (await readFile(dockerfilePath, 'utf8').catch((err: unknown) => {
+    (await readFile(withinOwnDir(dockerfilePath), 'utf8').catch((err: unknown) => {
       throw new TsbuildError('NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}`, { cause: err });
     }));
   const df: Dockerfile = parseDockerfile(text, { file: request.dockerfile ?? 'Dockerfile' });

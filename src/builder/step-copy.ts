@@ -13,6 +13,7 @@ import { TsbuildError } from '../util/errors.js';
 import { detectArchive, unpackArchive, type ArchiveFormat } from './add-archive.js';
 import { contextItem, excluder, EXPLAIN_FILES, hashItems, hostDirItem, viewItem, withParents, type Excluder, type SourceItem } from './add-sources.js';
 import { downloadToBlob, isGitSource, isUrl, parseChecksum, urlFileName } from './add-url.js';
+import { heredocFileName } from './heredoc-name.js';
 import { normaliseSource, type BuildContext } from './context.js';
 import { loadReuse, lineageOf, saveReuse, StagedFiles } from './copy-reuse.js';
 import { stageCopy, type ChmodSpec, type CopyItem } from './copy.js';
@@ -37,7 +38,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
   const chmodText = ins.chmod !== undefined ? x.word(ins.chmod) : undefined;
   const chmod = chmodText !== undefined ? parseChmod(chmodText) : undefined;
   const excludes = ins.exclude.map((p) => x.word(p));
-  const heredocs = ins.heredocs.map((h) => ({ name: h.name, content: h.expand ? x.raw(h.content) : h.content }));
+  const heredocs = ins.heredocs.map((h) => ({ name: h.name, file: heredocFileName(h.name), content: h.expand ? x.raw(h.content) : h.content }));
   const exclude = excluder(excludes);
   const parents = ins.kind === 'COPY' && ins.parents === true;
   const checksum = isAdd && ins.checksum !== undefined ? parseChecksum(x.word(ins.checksum)) : undefined;
@@ -127,9 +128,9 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
       if (heredocs.length > 0) {
         const dir = await temp('heredoc-');
         for (const h of heredocs) {
-          const path = join(dir, h.name);
+          const path = join(dir, h.file);
           await writeFile(path, h.content, { mode: 0o644 });
-          all.push({ name: h.name, hostPath: path, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeMs: Date.now() });
+          all.push({ name: h.file, hostPath: path, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeMs: Date.now() });
         }
       }
       const epochMs = env.sourceDateEpoch !== undefined ? env.sourceDateEpoch * 1000 : undefined;

@@ -11,6 +11,7 @@ import type { RunInstruction } from '../parser/types.js';
 import { runInSandbox, type SandboxMount } from '../sandbox/index.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
 import type { Expander } from './expand.js';
+import { heredocFileName } from './heredoc-name.js';
 import { expandMounts, hostMounts, resolveMounts, type HostMounts } from './mount-host.js';
 import { buildEnv, type StageState } from './state.js';
 import { commitStepLayer, lowerDirsOf, shellOf, type Prepared, type StepDelta, type StepEnv } from './steps.js';
@@ -37,7 +38,10 @@ export function runArgv(ins: RunInstruction, state: StageState): { argv: string[
   const only = ins.heredocs.length === 1 ? ins.heredocs[0] : undefined;
   if (only !== undefined && /^<<-?(["']?)[^\s]+\1\s*$/.test(ins.command.trim())) {
     // `RUN <<EOF`: the body is the script; a `#!` script is mounted as a file and executed.
-    if (only.content.startsWith('#!')) return { argv: [...shell, `/dev/pipes/${only.name}`], files: [{ name: only.name, data: only.content }] };
+    if (only.content.startsWith('#!')) {
+      const file = heredocFileName(only.name);
+      return { argv: [...shell, `/dev/pipes/${file}`], files: [{ name: file, data: only.content }] };
+    }
     return { argv: [...shell, only.content], files: [] };
   }
   let cmd = ins.command;

@@ -3,7 +3,7 @@
  * store: wildcards, directory contents, trailing slashes, --chown/--chmod (octal and symbolic),
  * --exclude, --parents, symlinks, hard links, special files, refusals with clear errors.
  */
-import { chmod, link, mkdir, symlink } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getXattr, setXattr } from '../../src/util/xattr.js';
@@ -76,6 +76,39 @@ describe('COPY source and destination rules', () => {
     }
     const err = await buildError('FROM busybox:local\nCOPY ../../etc/passwd /x\n', FILES);
     expect(err.message).toContain('"/etc/passwd": not found in the build context');
+  });
+
+  it('a heredoc name never leaves its scratch dir: `..` stops there, a path is refused (COPY and RUN)', async () => {
+    const outside = await tempDir('heredoc-victim');
+    fx.cleanup.push(outside);
+    const t = await buildTree('FROM busybox:local\nCOPY <<../../x.txt /h/\nhello\n../../x.txt\n');
+    expect(t.get('/h/x.txt')?.type).toBe('file');
+    for (const dockerfile of [
+      `FROM busybox:local\nCOPY <<../../../../../../../..${outside}/pwned /x\nhost\n../../../../../../../..${outside}/pwned\n`,
+      `FROM busybox:local\nRUN <<../../../../../../../..${outside}/pwned\n#!/bin/sh\necho x\n../../../../../../../..${outside}/pwned\n`,
+    ]) {
+      const err = await buildError(dockerfile);
+      expect(err.message).toMatch(/heredoc name .* does not name one file/);
+    }
+    expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('a Dockerfile or .dockerignore that links outside its dir is read inside it, never from the host', async () => {
+    const secretDir = await tempDir('df-secret');
+    fx.cleanup.push(secretDir);
+    await writeFile(join(secretDir, 'secret'), 'FROM busybox:local\nRUN echo host-secret-hunter2\n');
+    const err = await buildError('', { 'a.txt': 'A' }, async (ctx) => {
+      await rm(join(ctx, 'Dockerfile'), { force: true });
+      await symlink(join(secretDir, 'secret'), join(ctx, 'Dockerfile'));
+    });
+    expect(err.message).toContain('cannot read Dockerfile');
+    expect(err.message).not.toContain('hunter2');
+    // A link to a file inside the same dir is followed.
+    const t = await buildTree('', { 'Dockerfile.real': 'FROM busybox:local\nCOPY a.txt /a\n', 'a.txt': 'A' }, async (ctx) => {
+      await rm(join(ctx, 'Dockerfile'), { force: true });
+      await symlink('Dockerfile.real', join(ctx, 'Dockerfile'));
+    });
+    expect(t.get('/a')?.type).toBe('file');
   });
 
   it('a missing source is an error naming it', async () => {
