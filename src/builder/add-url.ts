@@ -148,7 +148,11 @@ function parseHttpUrl(text: string, original = text): URL {
     throw new TsbuildError('DOCKERFILE', `ADD ${original}: unsupported URL scheme ${url.protocol} (http and https only)`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new TsbuildError('DOCKERFILE', `ADD ${original}: credentials in URLs are not supported (they would be stored in the image history)`);
+    // The URL is named without them: an error must not print a password.
+    const shown = new URL(url.href);
+    shown.username = '';
+    shown.password = '';
+    throw new TsbuildError('DOCKERFILE', `ADD ${shown.href}: credentials in URLs are not supported (they would be stored in the image history)`);
   }
   return url;
 }

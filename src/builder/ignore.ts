@@ -1,8 +1,9 @@
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { resolveInRoot } from '../layers/rootpath.js';
 import { createIgnoreMatcher, findDockerignore, parseDockerignore, type IgnoreMatcher } from '../parser/index.js';
-import { errnoCode } from '../util/errors.js';
+import { errnoCode, TsbuildError } from '../util/errors.js';
 
 /** `<Dockerfile>.dockerignore` beside the Dockerfile wins over `<context>/.dockerignore`. */
 export async function loadIgnore(dockerfilePath: string, contextDir: string, signal?: AbortSignal): Promise<IgnoreMatcher | undefined> {
@@ -19,7 +20,11 @@ export async function loadIgnore(dockerfilePath: string, contextDir: string, sig
  */
 export function withinOwnDir(file: string): string {
   const dir = dirname(file);
-  return join(dir, ...resolveInRoot(dir, [basename(file)], true));
+  const path = join(dir, ...resolveInRoot(dir, [basename(file)], true));
+  // A FIFO or a device would hang the read or never end it (a Dockerfile linked to /dev/zero).
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st !== undefined && !st.isFile()) throw new TsbuildError('CONTEXT', `${file} is not a regular file`);
+  return path;
 }
 
 /** A named build context's own `.dockerignore` (there is no Dockerfile beside it). */

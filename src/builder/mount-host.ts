@@ -131,7 +131,8 @@ async function addMount(
     }
     case 'secret': {
       const id = m.id ?? '';
-      const src = env.secrets[id];
+      // Own keys only: an id such as __proto__ must not find Object.prototype.
+      const src = Object.hasOwn(env.secrets, id) ? env.secrets[id] : undefined;
       if (src === undefined) {
         if (m.required) throw new TsbuildError('USAGE', `secret ${id} is required but was not given (--secret id=${id},src=FILE or env=VAR)`);
         return;
@@ -148,7 +149,7 @@ async function addMount(
     }
     case 'ssh': {
       const id = m.id ?? 'default';
-      const agent = env.ssh?.[id];
+      const agent = env.ssh !== undefined && Object.hasOwn(env.ssh, id) ? env.ssh[id] : undefined;
       if (agent === undefined) {
         if (m.required) {
           throw new TsbuildError('USAGE', `no SSH agent "${id}" was forwarded, and the mount is required`, { hint: `build with --ssh ${id === 'default' ? 'default' : `${id}=SOCKET|KEY`} (an ssh-agent socket or private key files)` });

@@ -4,8 +4,7 @@
  * the file types to the given stdout. Registry pushes are the CLI's (they need its auth setup):
  * `parseOutput` only recognises them.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Digest, Manifest } from '../image/index.js';
@@ -59,7 +58,7 @@ export async function writeFileOutput(
   const signal = options.signal;
   if (spec.type === 'local') return exportRootfs(store, image.manifestDigest, spec.dest, signal);
   const toStdout = spec.dest === '-';
-  const out = toStdout ? options.stdout : createWriteStream(spec.dest);
+  const out = toStdout ? options.stdout : await openOutput(spec.dest);
   try {
     const refs = [{ name: image.name, manifest: image.manifestDigest }];
     const sig = signal !== undefined ? { signal } : {};
@@ -97,4 +96,15 @@ async function rootfsTar(store: Store, manifestDigest: Digest, out: NodeJS.Writa
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The output file, opened before anything is written: a dest that cannot be created (no such
+ * dir, a directory) is a clear error, not an unhandled stream 'error' that kills the process.
+ */
+async function openOutput(dest: string): Promise<NodeJS.WritableStream> {
+  const fh = await open(dest, 'w').catch((err: unknown) => {
+    throw new TsbuildError('USAGE', `cannot write the output ${dest}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  });
+  return fh.createWriteStream();
 }

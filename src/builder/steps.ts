@@ -141,7 +141,9 @@ export async function dispatch(ins: Instruction, state: StageState, env: StepEnv
       const shown: string[] = [];
       for (const a of ins.args) {
         const key = a.key;
-        const value = env.buildArgs[key] ?? (a.value !== undefined ? x.word(a.value) : env.metaArgs.get(key));
+        // Own keys only: `ARG constructor` must not find Object.prototype's.
+        const given = Object.hasOwn(env.buildArgs, key) ? env.buildArgs[key] : undefined;
+        const value = given ?? (a.value !== undefined ? x.word(a.value) : env.metaArgs.get(key));
         // A re-declared ARG keeps its first place (BuildKit's runCommandString and env list).
         state.args.set(key, value ?? UNSET_ARG);
         if (value !== undefined) state.argsOverEnv.add(key);

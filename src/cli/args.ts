@@ -73,15 +73,16 @@ export function flagList(args: ParsedArgs, name: string): string[] {
 
 /** `KEY=VALUE` pairs; a bare `KEY` takes its value from the environment, as docker does. */
 export function keyValues(items: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A Map, then own properties: a key such as __proto__ must stay an ordinary key.
+  const out = new Map<string, string>();
   for (const item of items) {
     const eq = item.indexOf('=');
     if (eq < 0) {
-      const v = env[item];
-      if (v !== undefined) out[item] = v;
-    } else out[item.slice(0, eq)] = item.slice(eq + 1);
+      const v = Object.hasOwn(env, item) ? env[item] : undefined;
+      if (v !== undefined) out.set(item, v);
+    } else out.set(item.slice(0, eq), item.slice(eq + 1));
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 export function formatHelp(usage: string, description: string, specs: FlagSpec[]): string {

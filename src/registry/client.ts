@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
+import { readBounded } from './body.js';
 import { loadUndici } from './undici.js';
 import { sleep } from '../util/abort.js';
 import { AbortError } from '../util/errors.js';
@@ -330,7 +331,7 @@ export class RegistryClient {
   static async fail(what: string, res: Dispatcher.ResponseData): Promise<never> {
     let text = '';
     try {
-      text = (await res.body.text()).slice(0, 64 * 1024);
+      text = (await readBounded(res.body, 64 * 1024)).text;
     } catch {
       // the body is only decoration for the message
     }
@@ -354,3 +355,4 @@ export function pullScope(repository: string): string {
 export function pushScope(repository: string): string {
   return `repository:${repository}:pull,push`;
 }
+

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { readBounded } from './body.js';
 import { loadUndici } from './undici.js';
 import { singleflight } from '../util/limit.js';
 import { RegistryError, errorFromResponse, isConnectionError } from './errors.js';
@@ -19,6 +20,8 @@ interface TokenResponse {
 
 /** Docker's default when a token server omits expires_in. */
 const DEFAULT_TTL_S = 60;
+/** A token response is a small JSON document; more than this is not one. */
+const MAX_TOKEN_RESPONSE = 1 << 20;
 /** Refresh a little before expiry so a token never dies in flight. */
 const MARGIN_MS = 5_000;
 
@@ -98,8 +101,9 @@ export class TokenCache {
     } catch (err) {
       throw new RegistryError(`${host}: token server ${url.host} unreachable`, { cause: err, temporary: isConnectionError(err) });
     }
-    const text = await res.body.text();
+    const { text, truncated } = await readBounded(res.body, MAX_TOKEN_RESPONSE);
     if (res.statusCode !== 200) throw errorFromResponse(`${host}: token request`, res.statusCode, text);
+    if (truncated) throw new RegistryError(`${host}: token server's answer is over ${MAX_TOKEN_RESPONSE >> 20} MiB`);
     let body: TokenResponse;
     try {
       body = JSON.parse(text) as TokenResponse;

@@ -34,7 +34,8 @@ export function encodeSpec(spec: SandboxSpec, workRoot: string, files: PreparedF
   if (limits.pids !== undefined) add('pids', String(wholeNumber('pids', limits.pids)));
   if (limits.cpus !== undefined) add('cpuquota', String(wholeNumber('cpus', Math.round(limits.cpus * 100_000))));
   for (const t of tokens) {
-    if (t.includes('\0')) throw new TsbuildError('SANDBOX', `sandbox spec value contains a NUL byte: ${JSON.stringify(t)}`);
+    // Named, never quoted: the value may be a secret (RUN --mount=type=secret,env=...).
+    if (t.includes('\0')) throw new TsbuildError('SANDBOX', `sandbox spec value contains a NUL byte: ${describeToken(t)}`);
   }
   return Buffer.from(tokens.map((t) => `${t}\0`).join(''), 'utf8');
 }
@@ -61,4 +62,10 @@ export function parseStatus(text: string): LauncherStatus {
     if (m) status.exit = { code: Number(m[1]), signal: Number(m[2]), oomKilled: m[3] === '1' };
   }
   return status;
+}
+
+/** What a refused token was, without its value: `KEY=…` for env entries, else its length. */
+function describeToken(token: string): string {
+  const eq = token.indexOf('=');
+  return eq > 0 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(token.slice(0, eq)) ? `the value of ${token.slice(0, eq)}` : `a ${token.length}-character value`;
 }

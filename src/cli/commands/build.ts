@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { build, type BuildResult } from '../../builder/execute.js';
 import { isRemoteContext, remoteContext } from '../../builder/remote-context.js';
 import { contextFromStream } from '../../builder/stdin-context.js';
-import { parseOutput, writeFileOutput } from '../../builder/outputs.js';
+import { parseOutput, writeFileOutput, type OutputSpec } from '../../builder/outputs.js';
 import { parseSshSpecs } from '../../builder/mount-ssh.js';
 import { parseNamedContexts } from '../../builder/named-context.js';
 import { parsePlatform } from '../../builder/plan-platform.js';
@@ -85,6 +85,8 @@ async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO,
     finish = () => tty.finish();
   }
   const secrets = parseSecrets(flagList(args, 'secret'), io.env);
+  // Outputs are checked before the build: a bad -o must not leave a new image and tag behind.
+  const outputs = flagList(args, 'output').map(parseOutput);
   const file = flagString(args, 'file');
   const tags = flagList(args, 'tag').map((t) => parseReference(t).toString());
   const network = flagString(args, 'network');
@@ -128,7 +130,7 @@ async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO,
       { signal: io.signal, onEvent },
     );
     finish();
-    await writeResults(s, result, args, io, { tags, quiet, sourceDateEpoch: sde !== undefined && /^\d+$/.test(sde) ? Number(sde) : undefined });
+    await writeResults(s, result, args, io, { tags, quiet, outputs, sourceDateEpoch: sde !== undefined && /^\d+$/.test(sde) ? Number(sde) : undefined });
     if (quiet) io.stdout.write(`${result.configDigest}\n`);
     return 0;
   } finally {
@@ -137,8 +139,8 @@ async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO,
 }
 
 /** --iidfile, --metadata-file (as buildx writes them), then every -o output and --push. */
-async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io: CliIO, o: { tags: string[]; quiet: boolean; sourceDateEpoch: number | undefined }): Promise<void> {
-  const outputs = flagList(args, 'output').map(parseOutput);
+async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io: CliIO, o: { tags: string[]; quiet: boolean; outputs: OutputSpec[]; sourceDateEpoch: number | undefined }): Promise<void> {
+  const { outputs } = o;
   const iid = flagString(args, 'iidfile');
   if (iid !== undefined) await writeFile(iid, result.configDigest);
   const meta = flagString(args, 'metadata-file');

@@ -12,7 +12,8 @@ import { TsbuildError } from '../../util/errors.js';
 const MAX_SECRET_BYTES = 500 * 1024;
 
 export function parseSecrets(specs: string[], env: NodeJS.ProcessEnv): Record<string, SecretSource> {
-  const out: Record<string, SecretSource> = {};
+  // A Map, then own properties: an id such as __proto__ must stay an ordinary key.
+  const out = new Map<string, SecretSource>();
   for (const spec of specs) {
     let id: string | undefined;
     let file: string | undefined;
@@ -32,12 +33,12 @@ export function parseSecrets(specs: string[], env: NodeJS.ProcessEnv): Record<st
     if (id === undefined || id === '') throw new TsbuildError('USAGE', `--secret needs id=ID: ${spec}`);
     if (type === 'env' && variable === undefined) [variable, file] = [file ?? id, undefined];
     if (file === undefined && variable === undefined) {
-      if (type !== 'file' && env[id] !== undefined) variable = id;
+      if (type !== 'file' && envValue(env, id) !== undefined) variable = id;
       else file = id;
     }
     if (variable !== undefined) {
-      const value = env[variable];
-      if (value !== undefined) out[id] = { value };
+      const value = envValue(env, variable);
+      if (value !== undefined) out.set(id, { value });
       continue;
     }
     const path = file ?? id;
@@ -45,7 +46,11 @@ export function parseSecrets(specs: string[], env: NodeJS.ProcessEnv): Record<st
     if (st === undefined) throw new TsbuildError('USAGE', `--secret ${id}: failed to stat ${path}: no such file`);
     if (!st.isFile()) throw new TsbuildError('USAGE', `--secret ${id}: ${path} is not a regular file`);
     if (st.size > MAX_SECRET_BYTES) throw new TsbuildError('USAGE', `--secret ${id}: secret too big (${st.size} bytes), max size 500KB`);
-    out[id] = path;
+    out.set(id, path);
   }
-  return out;
+  return Object.fromEntries(out);
+}
+
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  return Object.hasOwn(env, name) ? env[name] : undefined;
 }
