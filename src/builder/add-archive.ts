@@ -8,7 +8,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { extractLayer } from '../layers/index.js';
-import { decompress, spawnFilter } from '../layers/codec.js';
+import { decompress, ratioGuarded, spawnFilter } from '../layers/codec.js';
 import { BLOCK, decodeHeader } from '../layers/tar/header.js';
 import { TsbuildError } from '../util/errors.js';
 
@@ -23,18 +23,19 @@ function formatOf(head: Buffer): ArchiveFormat {
 }
 
 function decompressed(format: ArchiveFormat, path: string, signal?: AbortSignal): AsyncIterable<Buffer> {
-  const raw = createReadStream(path, signal !== undefined ? { signal } : {}) as AsyncIterable<Buffer>;
-  switch (format) {
-    case 'tar':
-      return raw;
-    case 'gzip':
-    case 'zstd':
-      return decompress(format, raw, signal);
-    case 'bzip2':
-      return spawnFilter('bzip2', ['-dc'], raw, signal);
-    case 'xz':
-      return spawnFilter('xz', ['-dc'], raw, signal);
-  }
+  const file = createReadStream(path, signal !== undefined ? { signal } : {}) as AsyncIterable<Buffer>;
+  if (format === 'tar') return file;
+  // The layers' decompression-bomb guard applies here too: an archive from the context (or a
+  // `build -` tar) expanding past 1:200 is refused, not unpacked until the disk is full.
+  let read = 0;
+  const raw = (async function* () {
+    for await (const chunk of file) {
+      read += chunk.length;
+      yield chunk;
+    }
+  })();
+  const inner = format === 'gzip' || format === 'zstd' ? decompress(format, raw, signal) : spawnFilter(format, ['-dc'], raw, signal);
+  return ratioGuarded(format, inner, () => read);
 }
 
 /** The archive format of a regular file, or undefined when it is not a (compressed) tar. */

@@ -23,7 +23,7 @@ export function isRemoteContext(context: string): boolean {
 
 export async function remoteContext(store: Store, context: string, signal?: AbortSignal): Promise<StdinContext> {
   if (isGitSource(context)) return gitContext(store.tmpDir, context, signal);
-  const d = await downloadToBlob(store, context, { label: `build context ${context}`, ...(signal !== undefined ? { signal } : {}) });
+  const d = await downloadToBlob(store, context, { label: `build context ${withoutCredentials(context)}`, ...(signal !== undefined ? { signal } : {}) });
   try {
     return await contextFromStream(await store.blobs.open(d.digest, signal !== undefined ? { signal } : {}), store.tmpDir, signal);
   } finally {
@@ -43,8 +43,25 @@ export function parseGitContext(context: string): { url: string; ref?: string; s
   return { url, ...(ref !== '' ? { ref } : {}), subdir };
 }
 
-async function gitContext(tmpDir: string, context: string, signal?: AbortSignal): Promise<StdinContext> {
-  const { url, ref, subdir } = parseGitContext(context);
+/** A URL as errors may show it: a token in its user info (a private repository's usual form) is left out. */
+export function withoutCredentials(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.username === '' && url.password === '') return text;
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return text;
+  }
+}
+
+async function gitContext(tmpDir: string, given: string, signal?: AbortSignal): Promise<StdinContext> {
+  const { url, ref, subdir } = parseGitContext(given);
+  const context = withoutCredentials(given);
+  // git may quote the URL it was given: its user info never reaches an error.
+  const userInfo = context === given ? undefined : /^[a-z+]+:\/\/([^@/]*@)/i.exec(given)?.[1];
+  const git = (args: string[]): Promise<void> => runGit(args, context, userInfo, signal);
   if (ref?.startsWith('-') === true || url.startsWith('-')) throw new TsbuildError('USAGE', `invalid git context ${context}`);
   await mkdir(tmpDir, { recursive: true });
   const work = await mkdtemp(join(tmpDir, 'git-'));
@@ -53,12 +70,12 @@ async function gitContext(tmpDir: string, context: string, signal?: AbortSignal)
     const clone = join(work, 'clone');
     // A commit id cannot be cloned by name: fetch it into a fresh repository instead.
     if (ref !== undefined && /^[0-9a-f]{7,40}$/.test(ref)) {
-      await git(['init', '--quiet', clone], context, signal);
-      await git(['-C', clone, 'fetch', '--quiet', '--depth', '1', '--recurse-submodules=no', '--', url, ref], context, signal);
-      await git(['-C', clone, 'checkout', '--quiet', 'FETCH_HEAD'], context, signal);
-      await git(['-C', clone, 'submodule', 'update', '--quiet', '--init', '--recursive', '--depth', '1'], context, signal);
+      await git(['init', '--quiet', clone]);
+      await git(['-C', clone, 'fetch', '--quiet', '--depth', '1', '--recurse-submodules=no', '--', url, ref]);
+      await git(['-C', clone, 'checkout', '--quiet', 'FETCH_HEAD']);
+      await git(['-C', clone, 'submodule', 'update', '--quiet', '--init', '--recursive', '--depth', '1']);
     } else {
-      await git(['clone', '--quiet', '--depth', '1', '--recurse-submodules', '--shallow-submodules', ...(ref !== undefined ? ['--branch', ref] : []), '--', url, clone], context, signal);
+      await git(['clone', '--quiet', '--depth', '1', '--recurse-submodules', '--shallow-submodules', ...(ref !== undefined ? ['--branch', ref] : []), '--', url, clone]);
     }
     await rm(join(clone, '.git'), { recursive: true, force: true });
     // The subdir is looked up inside the clone: a symlink in the repository cannot point it outside.
@@ -71,7 +88,7 @@ async function gitContext(tmpDir: string, context: string, signal?: AbortSignal)
   }
 }
 
-function git(args: string[], context: string, signal?: AbortSignal): Promise<void> {
+function runGit(args: string[], context: string, userInfo: string | undefined, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -84,8 +101,9 @@ function git(args: string[], context: string, signal?: AbortSignal): Promise<voi
     child.on('error', (err) => reject(signal?.aborted === true ? err : new TsbuildError('CONTEXT', `${context}: cannot run git: ${err.message}`, { cause: err })));
     child.on('close', (code) => {
       const sub = args[0] === '-C' ? args[2] : args[0];
-      if (code === 0) resolve();
-      else reject(new TsbuildError('CONTEXT', `${context}: git ${sub ?? ''} failed (exit ${code ?? 'signal'}): ${stderr.trim().split('\n').slice(-3).join(' / ')}`));
+      if (code === 0) return resolve();
+      const said = stderr.trim().split('\n').slice(-3).join(' / ');
+      reject(new TsbuildError('CONTEXT', `${context}: git ${sub ?? ''} failed (exit ${code ?? 'signal'}): ${userInfo !== undefined ? said.split(userInfo).join('') : said}`));
     });
   });
 }

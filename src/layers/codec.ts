@@ -161,16 +161,20 @@ export async function autoDecompress(
   const { head, stream } = await sniff(counted);
   const format = detectCompression(head);
   if (format === 'none') return { format, stream };
-  const inner = decompress(format, stream, signal, options);
-  const guarded = (async function* () {
-    let total = 0;
-    for await (const chunk of inner) {
-      total += chunk.length;
-      if (total > ratio.after && total > ratio.maxRatio * Math.max(compressedBytes, 1)) {
-        throw new TsbuildError('LAYER', `${format} data expands more than ${ratio.maxRatio}:1 past ${ratio.after} bytes (decompression bomb?)`);
-      }
-      yield chunk;
+  return { format, stream: ratioGuarded(format, decompress(format, stream, signal, options), () => compressedBytes, ratio) };
+}
+
+/**
+ * `inner`, decompressed from `compressedBytes()` bytes so far, refused once it expands past the
+ * ratio: for any decompressor, the codec's or an external one (ADD and `build -` use bzip2/xz).
+ */
+export async function* ratioGuarded(format: string, inner: AsyncIterable<Buffer>, compressedBytes: () => number, ratio: RatioLimit = DEFAULT_RATIO_LIMIT): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of inner) {
+    total += chunk.length;
+    if (total > ratio.after && total > ratio.maxRatio * Math.max(compressedBytes(), 1)) {
+      throw new TsbuildError('LAYER', `${format} data expands more than ${ratio.maxRatio}:1 past ${ratio.after} bytes (decompression bomb?)`);
     }
-  })();
-  return { format, stream: guarded };
+    yield chunk;
+  }
 }

@@ -105,6 +105,16 @@ describe('git contexts', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('a token in the URL never reaches an error', async () => {
+    for (const context of ['https://alice:s3cr3t-tok3n@127.0.0.1:9/repo.git#main', 'http://alice:s3cr3t-tok3n@127.0.0.1:9/ctx.tar']) {
+      const r = await build(context);
+      expect(r.code).not.toBe(0);
+      expect(r.log).toContain('127.0.0.1:9');
+      expect(r.log).not.toContain('s3cr3t-tok3n');
+    }
+    expect(leftovers()).toEqual([]);
+  });
+
   it('a missing ref or subdir fails clearly and leaves nothing behind', async () => {
     const ref = await build(`${url}#no-such-branch`);
     expect(ref.code).not.toBe(0);

@@ -3,16 +3,18 @@
  * misbehaving server can make tsbuild print, read or leave behind.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReference } from '../../src/image/reference.js';
 import { RegistryClient, StaticAuth, pullImage } from '../../src/registry/index.js';
 import { runMain } from '../cli/helpers.js';
+import { makeTar } from '../layers/fixtures.js';
 import { tempDir, useBusyboxStore } from '../builder/helpers.js';
 
 const fx = useBusyboxStore();
@@ -60,6 +62,14 @@ describe('untrusted build inputs', () => {
     const noDir = await build('FROM busybox:local\n', ['-o', 'type=tar,dest=/nonexistent-dir/out.tar']);
     expect(noDir.code).not.toBe(0);
     expect(noDir.log).toContain('cannot write the output /nonexistent-dir/out.tar');
+  });
+
+  it('a context tar on stdin (or ADD of an archive) expanding past 1:200 is refused, nothing left', async () => {
+    const bomb = gzipSync(makeTar([{ name: 'Dockerfile', data: 'FROM busybox:local\n' }, { name: 'zeros', data: Buffer.alloc(96 << 20) }]));
+    const r = await runMain(['--root', fx.root, 'build', '-'], { env: {}, stdin: Readable.from([bomb]) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('expands more than 200:1');
+    expect(readdirSync(join(fx.root, 'tmp'), { recursive: true }).map(String).filter((n) => n.includes('stdin-'))).toEqual([]);
   });
 
   it('a Dockerfile that is a FIFO is refused instead of hanging', async () => {
