@@ -2,6 +2,8 @@
  * Go `filepath.Match` for one path component: `*`, `?`, `[...]` (with `^`/`!` negation and
  * ranges) and `\` escapes. COPY/ADD wildcards match component by component, as BuildKit does.
  */
+import { patternRegExp } from '../util/regex.js';
+
 export function hasWildcard(pattern: string): boolean {
   return /[*?[\\]/.test(pattern);
 }
@@ -11,7 +13,7 @@ const cache = new Map<string, RegExp>();
 export function matchComponent(pattern: string, name: string): boolean {
   let re = cache.get(pattern);
   if (re === undefined) {
-    re = new RegExp(`^${componentToRegex(pattern)}$`, 's');
+    re = patternRegExp(`^${componentToRegex(pattern)}$`, 's');
     cache.set(pattern, re);
   }
   return re.test(name);

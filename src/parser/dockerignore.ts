@@ -6,6 +6,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '../util/abort.js';
+import { patternRegExp } from '../util/regex.js';
 import { DockerfileError } from './errors.js';
 
 export interface IgnorePattern {
@@ -82,7 +83,8 @@ function compile(pattern: string): (path: string) => boolean {
         type = 'regexp';
       }
     } else if (ch === '?') {
-      re += '[^/]';
+      // One character, a surrogate pair included, without the 'u' flag (see below).
+      re += '(?:[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]|[^/])';
       type = 'regexp';
     } else if (shouldEscape(ch)) {
       re += '\\' + ch;
@@ -101,11 +103,13 @@ function compile(pattern: string): (path: string) => boolean {
     const suffix = pattern.slice(2);
     return (p) => p.startsWith(suffix) || p.endsWith(suffix.slice(1));
   }
+  // No 'u' flag: V8's linear-time fallback (util/regex.ts) does not take it, and a pattern of many
+  // stars must not backtrack for hours.
   let rx: RegExp;
   try {
-    rx = new RegExp(re + '$', 'u');
+    rx = patternRegExp(re + '$');
   } catch {
-    try { rx = new RegExp(re + '$'); } catch { throw new DockerfileError(`syntax error in pattern: ${pattern}`, { file: '.dockerignore' }); }
+    throw new DockerfileError(`syntax error in pattern: ${pattern}`, { file: '.dockerignore' });
   }
   return (p) => rx.test(p);
 }

@@ -72,6 +72,17 @@ describe('untrusted build inputs', () => {
     expect(readdirSync(join(fx.root, 'tmp'), { recursive: true }).map(String).filter((n) => n.includes('stdin-'))).toEqual([]);
   });
 
+  it('glob patterns that would backtrack for hours (.dockerignore, COPY wildcards) still answer', async () => {
+    // `*a` x 13 then `*b` against 70 a's: hours for a backtracking regexp, and the blocked event
+    // loop ignored SIGTERM; the build now completes (the vitest timeout is the bound).
+    const evil = `${'*a'.repeat(13)}*b`;
+    const name = 'a'.repeat(70);
+    const ctx = await fx.ctx({ Dockerfile: `FROM busybox:local\nCOPY ${evil}* /w/\nCOPY . /all/\nRUN ls /all | grep -c aaaa\n`, '.dockerignore': `${evil}\n`, [name]: 'x' });
+    const r = await runMain(['--root', fx.root, 'build', '--progress', 'plain', '--no-cache', ctx], { env: {}, stdin: Readable.from(['']) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/#\d+ [0-9.]+ 1\n/);
+  });
+
   it('a Dockerfile that is a FIFO is refused instead of hanging', async () => {
     const dir = await tempDir('fifo-df');
     fx.cleanup.push(dir);

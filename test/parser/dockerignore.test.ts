@@ -91,3 +91,14 @@ describe('findDockerignore', () => {
     await expect(findDockerignore('/nope/Dockerfile', '/nope', { signal: AbortSignal.abort() })).rejects.toThrow();
   });
 });
+
+describe('patterns compiled without the u flag', () => {
+  it('`?` is one character, a surrogate pair included; `*` never crosses a slash', () => {
+    const m = createIgnoreMatcher(parseDockerignore('a?b\nx*y\n'));
+    expect(m.ignores('a😀b')).toBe(true);
+    expect(m.ignores('aéb')).toBe(true);
+    expect(m.ignores('a/b')).toBe(false);
+    expect(m.ignores('x😀😀y')).toBe(true);
+    expect(m.ignores('x/y')).toBe(false);
+  });
+});
