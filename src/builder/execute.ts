@@ -17,7 +17,7 @@ import { cacheKey } from './cachekey.js';
 import { commitImage, type CommittedImage } from './commit.js';
 import { BuildContext } from './context.js';
 import type { EventSink } from './events.js';
-import { loadContextIgnore, loadIgnore, withinOwnDir } from './ignore.js';
+import { buildFile, loadContextIgnore, loadIgnore } from './ignore.js';
 import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
 import { findNamedContext, type NamedContext } from './named-context.js';
@@ -93,7 +93,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   const dockerfilePath = resolvePath(contextDir, request.dockerfile ?? 'Dockerfile');
   const text =
     request.dockerfileText ??
-    (await readFile(withinOwnDir(dockerfilePath), 'utf8').catch((err: unknown) => {
+    (await readFile(buildFile(dockerfilePath, request.ephemeralContext === true), 'utf8').catch((err: unknown) => {
       throw new TsbuildError('NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}`, { cause: err });
     }));
   const df: Dockerfile = parseDockerfile(text, { file: request.dockerfile ?? 'Dockerfile' });
@@ -113,7 +113,7 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   const stored = request.ephemeralContext === true ? buildOnlyMemo() : deps.store.cache.memoFor(contextDir);
   await stored.load();
   const memo = new CountingMemo(stored);
-  const context = new BuildContext(contextDir, { ignore: await loadIgnore(dockerfilePath, contextDir), memo });
+  const context = new BuildContext(contextDir, { ignore: await loadIgnore(dockerfilePath, contextDir, { contained: request.ephemeralContext === true }), memo });
   const inflight = new Map<number, Promise<StageState>>();
   const env: StageRunEnv = {
     df, lines: text.split('\n'), plan, inherited, deps, context, counter: { next: 1 }, emit, platform, request, signal,

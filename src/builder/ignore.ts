@@ -6,30 +6,36 @@ import { createIgnoreMatcher, findDockerignore, parseDockerignore, type IgnoreMa
 import { errnoCode, TsbuildError } from '../util/errors.js';
 
 /** `<Dockerfile>.dockerignore` beside the Dockerfile wins over `<context>/.dockerignore`. */
-export async function loadIgnore(dockerfilePath: string, contextDir: string, signal?: AbortSignal): Promise<IgnoreMatcher | undefined> {
-  const file = await findDockerignore(dockerfilePath, contextDir, signal !== undefined ? { signal } : {});
+export async function loadIgnore(dockerfilePath: string, contextDir: string, options: { contained: boolean; signal?: AbortSignal }): Promise<IgnoreMatcher | undefined> {
+  const file = await findDockerignore(dockerfilePath, contextDir, options.signal !== undefined ? { signal: options.signal } : {});
   if (file === undefined) return undefined;
-  return createIgnoreMatcher(parseDockerignore(await readFile(withinOwnDir(file), 'utf8')));
+  return createIgnoreMatcher(parseDockerignore(await readFile(buildFile(file, options.contained), 'utf8')));
 }
 
 /**
- * `file` with a symlink in its last component resolved inside the file's own directory, as
- * BuildKit reads a Dockerfile or .dockerignore through a local source rooted there: a context
- * (a cloned repository, a tar from stdin) whose Dockerfile links to /etc/shadow must not have
- * tsbuild read, and print, a host file.
+ * The path to read a Dockerfile or .dockerignore from. The docker CLI follows a symlink there
+ * (filepath.EvalSymlinks): a local context is the user's own tree, and a monorepo's Dockerfile may
+ * link to a shared one. A context that came from elsewhere (`contained`: a cloned repository, a
+ * tar on stdin or from a URL) is read as BuildKit reads a local source, inside the file's own dir:
+ * such a context whose Dockerfile links to /etc/shadow must not have tsbuild read, and print, it.
+ * Either way it must be a regular file (a FIFO or /dev/zero would hang the read or never end it).
  */
-export function withinOwnDir(file: string): string {
-  const dir = dirname(file);
-  const path = join(dir, ...resolveInRoot(dir, [basename(file)], true));
-  // A FIFO or a device would hang the read or never end it (a Dockerfile linked to /dev/zero).
+export function buildFile(file: string, contained: boolean): string {
+  const path = contained ? withinOwnDir(file) : file;
   const st = statSync(path, { throwIfNoEntry: false });
   if (st !== undefined && !st.isFile()) throw new TsbuildError('CONTEXT', `${file} is not a regular file`);
   return path;
 }
 
+/** `file` with a symlink in its last component resolved inside the file's own directory. */
+function withinOwnDir(file: string): string {
+  const dir = dirname(file);
+  return join(dir, ...resolveInRoot(dir, [basename(file)], true));
+}
+
 /** A named build context's own `.dockerignore` (there is no Dockerfile beside it). */
 export async function loadContextIgnore(dir: string): Promise<IgnoreMatcher | undefined> {
-  const text = await readFile(withinOwnDir(join(dir, '.dockerignore')), 'utf8').catch((err: unknown) => {
+  const text = await readFile(buildFile(join(dir, '.dockerignore'), false), 'utf8').catch((err: unknown) => {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   });

@@ -1,5 +1,6 @@
 /** `tsbuild build -` as `docker build -`: a context tar, or a Dockerfile alone, on stdin. */
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -62,6 +63,17 @@ describe('build - (stdin)', () => {
     expect(r.code, r.log).toBe(0);
     expect(r.log).toMatch(/\. \.\. \.dockerignore Dockerfile escape\.txt keep\.txt/);
     expect(r.log).not.toContain('secret.txt');
+    expect(stdinLeftovers()).toEqual([]);
+  });
+
+  it('a Dockerfile in the tar that links to a host file is read inside the context, never from the host', async () => {
+    const secretDir = await tempDir('df-secret');
+    fx.cleanup.push(secretDir);
+    await writeFile(join(secretDir, 'secret'), 'root:$6$hunter2-hash:19000\n');
+    const r = await buildStdin(makeTar([{ name: 'Dockerfile', type: 'symlink', linkname: join(secretDir, 'secret') }]));
+    expect(r.code).not.toBe(0);
+    expect(r.log).toContain('cannot read Dockerfile');
+    expect(r.log).not.toContain('hunter2');
     expect(stdinLeftovers()).toEqual([]);
   });
 
