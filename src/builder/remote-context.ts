@@ -15,7 +15,7 @@ import { cleanComponents, resolveInRoot } from '../layers/rootpath.js';
 import type { Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
 import { downloadToBlob, isGitSource } from './add-url.js';
-import { contextFromStream, type StdinContext } from './stdin-context.js';
+import { contextFromFile, type StdinContext } from './stdin-context.js';
 
 export function isRemoteContext(context: string): boolean {
   return isGitSource(context) || /^https?:\/\//i.test(context);
@@ -23,9 +23,11 @@ export function isRemoteContext(context: string): boolean {
 
 export async function remoteContext(store: Store, context: string, signal?: AbortSignal): Promise<StdinContext> {
   if (isGitSource(context)) return gitContext(store.tmpDir, context, signal);
-  const d = await downloadToBlob(store, context, { label: `build context ${withoutCredentials(context)}`, ...(signal !== undefined ? { signal } : {}) });
+  const shown = withoutCredentials(context);
+  const d = await downloadToBlob(store, context, { label: `build context ${shown}`, ...(signal !== undefined ? { signal } : {}) });
   try {
-    return await contextFromStream(await store.blobs.open(d.digest, signal !== undefined ? { signal } : {}), store.tmpDir, signal);
+    // Read where the download put it (hashed on the way in), not copied out again.
+    return await contextFromFile(store.blobs.path(d.digest), store.tmpDir, shown, signal);
   } finally {
     // The download was only the way in: the store keeps nothing of it.
     if (d.created) await store.blobs.delete(d.digest);

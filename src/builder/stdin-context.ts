@@ -25,29 +25,43 @@ export interface StdinContext {
 }
 
 export async function contextFromStream(source: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, tmpDir: string, signal?: AbortSignal): Promise<StdinContext> {
+  return inWorkDir(tmpDir, async (work) => {
+    const input = join(work, 'input');
+    await pipeline(Readable.from(source as AsyncIterable<Uint8Array>), createWriteStream(input, { flags: 'wx' }), signal !== undefined ? { signal } : {});
+    const context = await readContext(input, work, 'stdin', signal);
+    await rm(input);
+    return context;
+  });
+}
+
+/** The same from a file already on disk (a downloaded context): read in place, left as it is. */
+export function contextFromFile(input: string, tmpDir: string, what: string, signal?: AbortSignal): Promise<StdinContext> {
+  return inWorkDir(tmpDir, (work) => readContext(input, work, what, signal));
+}
+
+async function inWorkDir(tmpDir: string, fill: (work: string) => Promise<Omit<StdinContext, 'dispose'>>): Promise<StdinContext> {
   await mkdir(tmpDir, { recursive: true });
   const work = await mkdtemp(join(tmpDir, 'stdin-'));
   const dispose = (): Promise<void> => rm(work, { recursive: true, force: true });
   try {
-    const input = join(work, 'input');
-    const so = signal !== undefined ? { signal } : {};
-    await pipeline(Readable.from(source as AsyncIterable<Uint8Array>), createWriteStream(input, { flags: 'wx' }), so);
-    const dir = join(work, 'context');
-    await mkdir(dir, { mode: 0o755 });
-    const format = await detectArchive(input, signal);
-    if (format !== undefined) {
-      await unpackArchive(input, format, dir, 'the build context on stdin', signal);
-      await rm(input);
-      return { dir, dispose };
-    }
-    if ((await stat(input)).size > MAX_DOCKERFILE_BYTES) {
-      throw new TsbuildError('USAGE', `stdin is neither a tar archive nor a Dockerfile (over ${MAX_DOCKERFILE_BYTES >> 20} MiB)`);
-    }
-    const dockerfileText = await readFile(input, 'utf8');
-    await rm(input);
-    return { dir, dockerfileText, dispose };
+    return { ...(await fill(work)), dispose };
   } catch (err) {
     await dispose();
     throw err;
   }
+}
+
+/** `input` as a context tar unpacked into `work`/context, else as a Dockerfile with an empty context. */
+async function readContext(input: string, work: string, what: string, signal?: AbortSignal): Promise<Omit<StdinContext, 'dispose'>> {
+  const dir = join(work, 'context');
+  await mkdir(dir, { mode: 0o755 });
+  const format = await detectArchive(input, signal);
+  if (format !== undefined) {
+    await unpackArchive(input, format, dir, `the build context on ${what}`, signal);
+    return { dir };
+  }
+  if ((await stat(input)).size > MAX_DOCKERFILE_BYTES) {
+    throw new TsbuildError('USAGE', `${what} is neither a tar archive nor a Dockerfile (over ${MAX_DOCKERFILE_BYTES >> 20} MiB)`);
+  }
+  return { dir, dockerfileText: await readFile(input, 'utf8') };
 }
