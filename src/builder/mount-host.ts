@@ -15,6 +15,7 @@ import { cacheDir, resolveCacheSeed, type CacheSeed } from './mount-cache.js';
 import { forwardAgent } from './mount-ssh.js';
 import { startKeyAgent } from './mount-ssh-agent.js';
 import type { StepEnv } from './steps.js';
+import { ownValue } from '../util/own.js';
 
 export interface ExpandedMount extends Omit<RunMount, 'raw'> {
   /** '' only for a secret exposed as an env variable alone. */
@@ -132,7 +133,7 @@ async function addMount(
     case 'secret': {
       const id = m.id ?? '';
       // Own keys only: an id such as __proto__ must not find Object.prototype.
-      const src = Object.hasOwn(env.secrets, id) ? env.secrets[id] : undefined;
+      const src = ownValue(env.secrets, id);
       if (src === undefined) {
         if (m.required) throw new TsbuildError('USAGE', `secret ${id} is required but was not given (--secret id=${id},src=FILE or env=VAR)`);
         return;
@@ -149,7 +150,7 @@ async function addMount(
     }
     case 'ssh': {
       const id = m.id ?? 'default';
-      const agent = env.ssh !== undefined && Object.hasOwn(env.ssh, id) ? env.ssh[id] : undefined;
+      const agent = env.ssh !== undefined ? ownValue(env.ssh, id) : undefined;
       if (agent === undefined) {
         if (m.required) {
           throw new TsbuildError('USAGE', `no SSH agent "${id}" was forwarded, and the mount is required`, { hint: `build with --ssh ${id === 'default' ? 'default' : `${id}=SOCKET|KEY`} (an ssh-agent socket or private key files)` });

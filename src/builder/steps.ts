@@ -18,6 +18,7 @@ import { prepareCopy } from './step-copy.js';
 import { prepareRun } from './step-run.js';
 import { prepareWorkdir } from './step-workdir.js';
 import { buildEnv, DEFAULT_PATH, UNSET_ARG, type LayerRef, type StageState } from './state.js';
+import { ownValue } from '../util/own.js';
 
 /** A `--secret` source: a file path, or its value (an environment variable's). */
 export type SecretSource = string | { value: string | Uint8Array };
@@ -142,7 +143,7 @@ export async function dispatch(ins: Instruction, state: StageState, env: StepEnv
       for (const a of ins.args) {
         const key = a.key;
         // Own keys only: `ARG constructor` must not find Object.prototype's.
-        const given = Object.hasOwn(env.buildArgs, key) ? env.buildArgs[key] : undefined;
+        const given = ownValue(env.buildArgs, key);
         const value = given ?? (a.value !== undefined ? x.word(a.value) : env.metaArgs.get(key));
         // A re-declared ARG keeps its first place (BuildKit's runCommandString and env list).
         state.args.set(key, value ?? UNSET_ARG);

@@ -3,6 +3,7 @@
  * combined short booleans are not supported (docker build has none that matter). `--` ends flags.
  */
 import { TsbuildError } from '../util/errors.js';
+import { ownValue } from '../util/own.js';
 
 export interface FlagSpec {
   name: string;
@@ -78,7 +79,7 @@ export function keyValues(items: string[], env: NodeJS.ProcessEnv = process.env)
   for (const item of items) {
     const eq = item.indexOf('=');
     if (eq < 0) {
-      const v = Object.hasOwn(env, item) ? env[item] : undefined;
+      const v = ownValue(env, item);
       if (v !== undefined) out.set(item, v);
     } else out.set(item.slice(0, eq), item.slice(eq + 1));
   }

@@ -8,6 +8,7 @@
 import { statSync } from 'node:fs';
 import type { SecretSource } from '../../builder/execute.js';
 import { TsbuildError } from '../../util/errors.js';
+import { ownValue } from '../../util/own.js';
 
 const MAX_SECRET_BYTES = 500 * 1024;
 
@@ -33,11 +34,11 @@ export function parseSecrets(specs: string[], env: NodeJS.ProcessEnv): Record<st
     if (id === undefined || id === '') throw new TsbuildError('USAGE', `--secret needs id=ID: ${spec}`);
     if (type === 'env' && variable === undefined) [variable, file] = [file ?? id, undefined];
     if (file === undefined && variable === undefined) {
-      if (type !== 'file' && envValue(env, id) !== undefined) variable = id;
+      if (type !== 'file' && ownValue(env, id) !== undefined) variable = id;
       else file = id;
     }
     if (variable !== undefined) {
-      const value = envValue(env, variable);
+      const value = ownValue(env, variable);
       if (value !== undefined) out.set(id, { value });
       continue;
     }
@@ -49,8 +50,4 @@ export function parseSecrets(specs: string[], env: NodeJS.ProcessEnv): Record<st
     out.set(id, path);
   }
   return Object.fromEntries(out);
-}
-
-function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  return Object.hasOwn(env, name) ? env[name] : undefined;
 }

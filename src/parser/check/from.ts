@@ -5,6 +5,7 @@ import { suggest } from '../suggest.js';
 import type { Dockerfile, FromInstruction, Location, Stage } from '../types.js';
 import type { Report } from './index.js';
 import { isValidBaseName } from './rules.js';
+import { ownValue } from '../../util/own.js';
 
 const PREDEFINED = ['BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT', 'TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT'];
 // Values only matter for base-name validity; any well-formed platform does.
@@ -51,7 +52,7 @@ export function checkFrom(df: Dockerfile, buildArgs: Record<string, string>, rep
   for (const inst of df.metaArgs) {
     for (const a of inst.args) {
       const def = a.value === undefined ? undefined : expand(a.value, defaults, inst).result;
-      const value = Object.hasOwn(buildArgs, a.key) ? buildArgs[a.key] : def;
+      const value = ownValue(buildArgs, a.key) ?? def;
       values.set(a.key, value);
       if (value !== undefined) env.set(a.key, value);
       if (def !== undefined) defaults.set(a.key, def);

@@ -13,6 +13,7 @@ import type { Dockerfile, Instruction, Location } from '../types.js';
 import { parseCheckConfig, type CheckConfig } from './directive.js';
 import { checkFrom, type GlobalScope } from './from.js';
 import { RULES, looksSecret, ruleUrl, type RuleName } from './rules.js';
+import { ownValue } from '../../util/own.js';
 
 export { RULES, RULE_NAMES, ruleUrl, type RuleName } from './rules.js';
 
@@ -137,7 +138,7 @@ function checkStage(insts: Instruction[], state: StageState, global: GlobalScope
         for (const a of inst.args) {
           if (looksSecret(a.key)) report('SecretsUsedInArgOrEnv', inst.location, 'ARG', a.key);
           const def = a.value === undefined ? undefined : words(a.value)[0];
-          const value = Object.hasOwn(buildArgs, a.key) ? buildArgs[a.key] : def ?? global.values.get(a.key);
+          const value = ownValue(buildArgs, a.key) ?? def ?? global.values.get(a.key);
           state.args.set(a.key, value ?? '');
         }
         break;
