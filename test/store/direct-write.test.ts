@@ -1,10 +1,12 @@
 /**
  * The O_DIRECT blob writer (native/addon/writeback.c) the I/O worker uses for large blobs: whatever
  * the chunk sizes, the file holds exactly the bytes written, the tail that does not fill a 4 KiB
- * block included; out-of-order writes are refused; a descriptor that cannot be opened for direct
- * I/O gives null, so the worker keeps the buffered path.
+ * block included, also when more MiB are in flight than the handle has buffers; out-of-order writes
+ * are refused; a write that fails on the handle's writer thread is reported by a later call; a
+ * descriptor that cannot be opened for direct I/O gives null, so the worker keeps the buffered path.
  */
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -59,6 +61,7 @@ describe('direct blob writer', () => {
     ['a tar-like stream, 512-byte multiples ending mid-block', [512, 1 << 20, 1536, 3 * (1 << 20) + 512]],
     ['less than a block in all', [100]],
     ['nothing', []],
+    ['more MiB than the handle has buffers, in odd pieces', [3 << 20, 5, (5 << 20) - 5, 777_777, 2 << 20, 4099]],
   ])('stores exactly the bytes written: %s', (_name, sizes) => {
     const parts = sizes.map((n) => randomBytes(n));
     expect(writeDirect(parts).equals(Buffer.concat(parts))).toBe(true);
@@ -85,6 +88,51 @@ describe('direct blob writer', () => {
       closeSync(fd);
     }
     expect(readFileSync(file).byteLength).toBe(0);
+  });
+
+  it('reports a write that failed on its thread (ENOSPC) from a later call, and leaves no thread', () => {
+    const wb = addon();
+    const small = join(dir, 'small');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]);
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const before = threads();
+    const fd = openSync(join(small, 'blob'), 'wx');
+    try {
+      const handle = wb.directOpen(fd);
+      if (handle === null) return; // this kernel's tmpfs takes no O_DIRECT: nothing to test here
+      const chunk = randomBytes(1 << 20);
+      let error: unknown;
+      try {
+        for (let i = 0; i < 16; i++) wb.directWrite(handle, chunk, i << 20);
+        wb.directFinish(handle);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toMatchObject({ code: 'ENOSPC' });
+      wb.directClose(handle);
+      expect(threads()).toBe(before);
+    } finally {
+      closeSync(fd);
+      execFileSync('umount', [small]);
+    }
+  });
+
+  it('joins its writer thread when a handle is closed mid-blob', () => {
+    const wb = addon();
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const before = threads();
+    const fd = openSync(join(dir, 'blob'), 'wx');
+    try {
+      const handle = wb.directOpen(fd);
+      if (handle === null) throw new Error('no direct I/O on the test dir');
+      wb.directWrite(handle, randomBytes(3 << 20), 0);
+      expect(threads()).toBe(before + 1);
+      wb.directClose(handle);
+      expect(threads()).toBe(before);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('gives null where a descriptor cannot be reopened for direct writes', () => {
