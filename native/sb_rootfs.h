@@ -8,6 +8,17 @@
 
 static const char *const OVL_OPTS = "index=off,redirect_dir=off,metacopy=off";
 
+/* Every overlay here is mounted `volatile` (Linux 5.10+): an upper dir is scratch until the layer
+ * diffed out of it is stored as a blob, which is fsynced. Without it, unmounting an overlay (when
+ * the step's mount namespace dies) runs syncfs on the whole file system under the upper dir: 0.33 s
+ * for a step that wrote 400 MB, on the step's critical path (measured: umount of such an overlay
+ * 334-354 ms, volatile 56-113 ms). The step's own fsync calls (dpkg makes one per file) become
+ * no-ops as well. The data reaches the disk through normal writeback, as a COPY's or a pulled
+ * layer's snapshot files already do. Kernels without the option mount without it. */
+static void with_volatile(int fs) {
+  (void)fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
+}
+
 /* Kernels before 6.8 lack lowerdir+: mount(2) with short relative symlinks (l/0, l/1, ...) so
  * even hundreds of layers fit in the one page of mount data, like Docker's overlay2 does. */
 static void mount_overlay_legacy(const struct sb_spec *s, const char *wr) {
@@ -26,8 +37,15 @@ static void mount_overlay_legacy(const struct sb_spec *s, const char *wr) {
     if (len >= cap - 64) die("too many layers for this kernel's overlay mount options");
   }
   len += (size_t)snprintf(data + len, cap - len, ",upperdir=upper,workdir=work,%s", OVL_OPTS);
+  size_t plain = len;
+  len += (size_t)snprintf(data + len, cap - len, ",volatile");
   if (len >= cap) die("too many layers for this kernel's overlay mount options");
-  if (mount("overlay", "merged", "overlay", MS_NODEV, data)) die("mounting overlay: %m");
+  if (mount("overlay", "merged", "overlay", MS_NODEV, data) == 0) {
+    free(data);
+    return;
+  }
+  data[plain] = 0; /* a kernel before 5.10 knows no `volatile` */
+  if (errno != EINVAL || mount("overlay", "merged", "overlay", MS_NODEV, data)) die("mounting overlay: %m");
   free(data);
 }
 
@@ -56,6 +74,7 @@ static void mount_overlay(const struct sb_spec *s, const char *wr) {
   const char *opts[] = {"index", "redirect_dir", "metacopy"};
   for (size_t i = 0; i < 3; i++)
     if (fsconfig(fs, FSCONFIG_SET_STRING, opts[i], "off", 0)) die("overlay option %s: %m", opts[i]);
+  with_volatile(fs);
   if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0)) {
     int saved = errno;
     ssize_t n = read(fs, fs_log, sizeof fs_log - 1);
@@ -176,6 +195,7 @@ static int mount_cow(const char *wr, size_t i, const struct sb_mount *mt) {
   }
   if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", "u", 0) || fsconfig(fs, FSCONFIG_SET_STRING, "workdir", "w", 0))
     die("bind %s: overlay upper/work dir: %m", mt->tgt);
+  with_volatile(fs); /* its writes are discarded: never worth a sync */
   if (fsconfig(fs, FSCONFIG_SET_STRING, "source", "overlay", 0) || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
     die("bind %s: %m", mt->tgt);
   int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (mt->ro ? MOUNT_ATTR_RDONLY : 0));

@@ -163,4 +163,17 @@ describe('runInSandbox basics', () => {
     expect(readdirSync(src).sort()).toEqual(['f', 'sub']);
     expect(readdirSync(result.upperDir)).toEqual([]);
   });
+
+  it('mounts the rootfs and overlay mounts volatile: their teardown syncs nothing, the files stay', async () => {
+    const src = join(fx.dir, 'volsrc');
+    mkdirSync(src, { recursive: true });
+    // The rootfs (mounted on /) and the writable overlay on /m: "volatile" (Linux 6.x shows "fsync=volatile").
+    const s = spec('awk \'$3 == "overlay" { print $2, (index("," $4 ",", ",volatile,") || index("," $4 ",", ",fsync=volatile,")) ? "volatile" : $4 }\' /proc/mounts; echo kept > /written', {
+      mounts: [{ type: 'overlay', source: src, target: '/m' }],
+    });
+    const { result, stdout } = await capture(s);
+    results.push(result);
+    expect(stdout).toBe('/ volatile\n/m volatile\n');
+    expect(readFileSync(join(result.upperDir, 'written'), 'utf8')).toBe('kept\n');
+  });
 });
