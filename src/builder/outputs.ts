@@ -4,13 +4,14 @@
  * the file types to the given stdout. Registry pushes are the CLI's (they need its auth setup):
  * `parseOutput` only recognises them.
  */
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import type { Digest, Manifest } from '../image/index.js';
 import { changesToTar, exportDockerArchive, exportOciArchive, extractLayer, upperDirChanges } from '../layers/index.js';
 import type { Store } from '../store/index.js';
 import { TsbuildError } from '../util/errors.js';
+import { checkOutputDir, checkOutputFile, writeOutputDir, writeOutputFile } from '../util/output-file.js';
 
 export type OutputSpec =
   | { type: 'oci' | 'docker' | 'tar'; dest: string }
@@ -49,6 +50,11 @@ export interface OutputImage {
   manifestDigest: Digest;
 }
 
+/**
+ * Writes one file or directory output. A file is written to a temporary sibling and renamed into
+ * place when complete, a new directory likewise (util/output-file.ts): a failure leaves no partial
+ * output behind and an existing file as it was.
+ */
 export async function writeFileOutput(
   store: Store,
   spec: Exclude<OutputSpec, { type: 'registry' }>,
@@ -56,21 +62,23 @@ export async function writeFileOutput(
   options: { stdout: NodeJS.WritableStream; signal?: AbortSignal; sourceDateEpoch?: number },
 ): Promise<void> {
   const signal = options.signal;
-  if (spec.type === 'local') return exportRootfs(store, image.manifestDigest, spec.dest, signal);
-  const toStdout = spec.dest === '-';
-  const out = toStdout ? options.stdout : await openOutput(spec.dest);
-  try {
-    const refs = [{ name: image.name, manifest: image.manifestDigest }];
-    const sig = signal !== undefined ? { signal } : {};
+  if (spec.type === 'local') return writeOutputDir(spec.dest, (dir) => exportRootfs(store, image.manifestDigest, dir, signal));
+  const refs = [{ name: image.name, manifest: image.manifestDigest }];
+  const sig = signal !== undefined ? { signal } : {};
+  const write = async (out: NodeJS.WritableStream): Promise<void> => {
     if (spec.type === 'oci') await exportOciArchive(store, refs, out, { compression: 'gzip', ...sig });
     else if (spec.type === 'docker') await exportDockerArchive(store, refs, out, sig);
     else await rootfsTar(store, image.manifestDigest, out, { ...sig, ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}) });
-  } finally {
-    if (!toStdout) {
-      out.end();
-      await finished(out).catch(() => undefined);
-    }
-  }
+  };
+  if (spec.dest === '-') return write(options.stdout);
+  return writeOutputFile(spec.dest, write);
+}
+
+/** Checks a file or directory output's destination before the build (so a bad one leaves no new image or tag). */
+export async function checkOutputDest(spec: OutputSpec): Promise<void> {
+  if (spec.type === 'registry' || spec.dest === '-') return;
+  if (spec.type === 'local') await checkOutputDir(spec.dest);
+  else await checkOutputFile(spec.dest);
 }
 
 /** Applies every layer in order onto `dest` (created if missing): whiteouts delete, as on a real rootfs. */
@@ -89,22 +97,11 @@ async function rootfsTar(store: Store, manifestDigest: Digest, out: NodeJS.Writa
     const root = join(dir, 'root');
     await exportRootfs(store, manifestDigest, root, options.signal);
     const changes = await upperDirChanges(root, [], options.signal !== undefined ? { signal: options.signal } : {});
-    const tar = changesToTar(root, changes, options);
-    for await (const chunk of tar) {
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-    }
+    // pipeline, not a write loop: an error of `out` must fail the export (a loop would wait for a
+    // 'drain' that never comes). Not ended here: stdout stays open, a file output ends its own.
+    await pipeline(changesToTar(root, changes, options), out, { end: false });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/**
- * The output file, opened before anything is written: a dest that cannot be created (no such
- * dir, a directory) is a clear error, not an unhandled stream 'error' that kills the process.
- */
-async function openOutput(dest: string): Promise<NodeJS.WritableStream> {
-  const fh = await open(dest, 'w').catch((err: unknown) => {
-    throw new TsbuildError('USAGE', `cannot write the output ${dest}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  });
-  return fh.createWriteStream();
-}

@@ -1,9 +1,8 @@
 /** `tsbuild build`: docker build's flags mapped onto the builder, then the requested outputs. */
-import { writeFile } from 'node:fs/promises';
 import { build, type BuildResult } from '../../builder/execute.js';
 import { isRemoteContext, remoteContext } from '../../builder/remote-context.js';
 import { contextFromStream } from '../../builder/stdin-context.js';
-import { parseOutput, writeFileOutput, type OutputSpec } from '../../builder/outputs.js';
+import { checkOutputDest, parseOutput, writeFileOutput, type OutputSpec } from '../../builder/outputs.js';
 import { parseSshSpecs } from '../../builder/mount-ssh.js';
 import { parseNamedContexts } from '../../builder/named-context.js';
 import { parsePlatform } from '../../builder/plan-platform.js';
@@ -11,6 +10,7 @@ import type { BuildEvent } from '../../builder/events.js';
 import { parseReference } from '../../image/reference.js';
 import type { Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
+import { checkOutputFile, writeOutputFile } from '../../util/output-file.js';
 import { flagBool, flagList, flagString, keyValues, type FlagSpec, type ParsedArgs } from '../args.js';
 import { jsonRenderer, plainRenderer } from '../progress/plain.js';
 import { ttyRenderer } from '../progress/tty.js';
@@ -87,6 +87,11 @@ async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO,
   const secrets = parseSecrets(flagList(args, 'secret'), io.env);
   // Outputs are checked before the build: a bad -o must not leave a new image and tag behind.
   const outputs = flagList(args, 'output').map(parseOutput);
+  for (const out of outputs) await checkOutputDest(out);
+  for (const name of ['iidfile', 'metadata-file']) {
+    const path = flagString(args, name);
+    if (path !== undefined) await checkOutputFile(path);
+  }
   const file = flagString(args, 'file');
   const tags = flagList(args, 'tag').map((t) => parseReference(t).toString());
   const network = flagString(args, 'network');
@@ -138,22 +143,12 @@ async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO,
   }
 }
 
-/** --iidfile, --metadata-file (as buildx writes them), then every -o output and --push. */
+/**
+ * Every -o output and --push, then --iidfile and --metadata-file (as buildx writes them: after the
+ * exports, so a failed export leaves neither). Each file is written whole or not at all.
+ */
 async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io: CliIO, o: { tags: string[]; quiet: boolean; outputs: OutputSpec[]; sourceDateEpoch: number | undefined }): Promise<void> {
   const { outputs } = o;
-  const iid = flagString(args, 'iidfile');
-  if (iid !== undefined) await writeFile(iid, result.configDigest);
-  const meta = flagString(args, 'metadata-file');
-  if (meta !== undefined) {
-    const names = [...o.tags, ...outputs.flatMap((out) => (out.type === 'registry' && out.name !== undefined ? [parseReference(out.name).toString()] : []))];
-    const doc = {
-      'containerimage.config.digest': result.configDigest,
-      'containerimage.descriptor': { mediaType: result.manifestDescriptor.mediaType, digest: result.manifestDigest, size: result.manifestDescriptor.size },
-      'containerimage.digest': result.manifestDigest,
-      ...(names.length > 0 ? { 'image.name': [...new Set(names)].join(',') } : {}),
-    };
-    await writeFile(meta, `${JSON.stringify(doc, null, 2)}\n`);
-  }
   const image = { name: o.tags[0] ?? 'tsbuild/image:latest', manifestDigest: result.manifestDigest };
   const pushed = new Set<string>();
   const push = async (name: string): Promise<void> => {
@@ -178,6 +173,26 @@ async function writeResults(s: Store, result: BuildResult, args: ParsedArgs, io:
     if (o.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a --tag');
     for (const t of o.tags) await push(t);
   }
+  const iid = flagString(args, 'iidfile');
+  if (iid !== undefined) await writeOutputText(iid, result.configDigest);
+  const meta = flagString(args, 'metadata-file');
+  if (meta !== undefined) {
+    const names = [...o.tags, ...outputs.flatMap((out) => (out.type === 'registry' && out.name !== undefined ? [parseReference(out.name).toString()] : []))];
+    const doc = {
+      'containerimage.config.digest': result.configDigest,
+      'containerimage.descriptor': { mediaType: result.manifestDescriptor.mediaType, digest: result.manifestDigest, size: result.manifestDescriptor.size },
+      'containerimage.digest': result.manifestDigest,
+      ...(names.length > 0 ? { 'image.name': [...new Set(names)].join(',') } : {}),
+    };
+    await writeOutputText(meta, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+}
+
+function writeOutputText(path: string, text: string): Promise<void> {
+  return writeOutputFile(path, (out) => {
+    out.end(text);
+    return Promise.resolve(); // writeOutputFile waits for the data to be flushed
+  });
 }
 
 export const buildCommands: Record<string, Command> = {

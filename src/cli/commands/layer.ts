@@ -1,14 +1,12 @@
 /** `tsbuild layer apply|create|ls`: the layer toolkit on plain dirs, tar files and local images. */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestFromHash } from '../../image/digest.js';
 import { changesToTar, extractLayer, treeChanges } from '../../layers/index.js';
 import { isTsbuildError, messageOf, TsbuildError } from '../../util/errors.js';
-import { tmpName } from '../../util/fs.js';
+import { checkOutputFile, writeOutputFile } from '../../util/output-file.js';
 import { flagString, type ParsedArgs } from '../args.js';
 import { formatBytes } from '../progress/tty.js';
 import { command, loadImage, pad, resolveLocal, store, type CliIO, type Command } from './shared.js';
@@ -45,26 +43,19 @@ async function create(args: ParsedArgs, io: CliIO): Promise<number> {
   const out = flagString(args, 'output');
   if (from === undefined || to === undefined || out === undefined) throw new TsbuildError('USAGE', 'usage: tsbuild layer create --from LOWER --to UPPER -o OUT.tar');
   const sde = sourceDateEpoch(io);
+  await checkOutputFile(out); // before the tree walk, which can take a while
   const changes = await treeChanges(from, to, { signal: io.signal });
   const tar = changesToTar(to, changes, { signal: io.signal, ...(sde === undefined ? {} : { sourceDateEpoch: sde }) });
   const hash = createHash('sha256');
   let size = 0;
-  const tmp = join(dirname(out), tmpName('.layer'));
-  let done = false;
-  try {
-    const hashed = async function* (): AsyncGenerator<Buffer> {
-      for await (const chunk of tar) {
-        hash.update(chunk);
-        size += chunk.length;
-        yield chunk;
-      }
-    };
-    await pipeline(Readable.from(hashed()), createWriteStream(tmp, { flags: 'wx' }), { signal: io.signal });
-    await rename(tmp, out);
-    done = true;
-  } finally {
-    if (!done) await rm(tmp, { force: true });
-  }
+  const hashed = async function* (): AsyncGenerator<Buffer> {
+    for await (const chunk of tar) {
+      hash.update(chunk);
+      size += chunk.length;
+      yield chunk;
+    }
+  };
+  await writeOutputFile(out, (file) => pipeline(Readable.from(hashed()), file, { signal: io.signal }));
   io.stderr.write(`${changes.length} changes, ${formatBytes(size)} → ${out}\n`);
   io.stdout.write(`${digestFromHash(hash)}\n`);
   return 0;

@@ -1,10 +1,9 @@
 /** Moving images in and out: push, pull, save, load, login, logout. */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { finished } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
 import { parsePlatform } from '../../builder/plan-platform.js';
 import { MediaType, type Digest } from '../../image/index.js';
 import { parseReference } from '../../image/reference.js';
-import { exportDockerArchive, exportOciArchive, importArchive } from '../../layers/index.js';
+import { exportDockerArchive, exportOciArchive, importArchive, type ArchiveRef } from '../../layers/index.js';
 import { pullIntoStore } from '../../api/pull.js';
 import { pushLocalImage, type PushLocalOptions } from '../../api/push.js';
 import {
@@ -17,6 +16,7 @@ import {
 } from '../../registry/index.js';
 import type { Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
+import { writeOutputFile } from '../../util/output-file.js';
 import { flagBool, flagString } from '../args.js';
 import { command, registryClient, resolveLocal, store, type CliIO, type Command } from './shared.js';
 
@@ -56,17 +56,16 @@ export const transferCommands: Record<string, Command> = {
     { name: 'format', kind: 'string', help: 'oci or docker', default: 'oci' },
   ], async (args, io) => {
     const s = await store(args, io);
-    const refs = [];
+    const refs: ArchiveRef[] = [];
     for (const p of args.positionals) refs.push(await resolveLocal(s, p).then((l) => ({ name: l.name, manifest: l.digest })));
     if (refs.length === 0) throw new TsbuildError('USAGE', 'save needs at least one image');
     const file = flagString(args, 'output');
-    const out = file !== undefined ? createWriteStream(file) : io.stdout;
-    if (flagString(args, 'format') === 'docker') await exportDockerArchive(s, refs, out, { signal: io.signal });
-    else await exportOciArchive(s, refs, out, { compression: 'gzip', signal: io.signal });
-    if (file !== undefined) {
-      out.end();
-      await finished(out);
-    }
+    const docker = flagString(args, 'format') === 'docker';
+    const write = (out: NodeJS.WritableStream): Promise<void> =>
+      docker ? exportDockerArchive(s, refs, out, { signal: io.signal }) : exportOciArchive(s, refs, out, { compression: 'gzip', signal: io.signal });
+    // A failed save leaves no partial archive, and an archive that was there before as it was.
+    if (file !== undefined) await writeOutputFile(file, write);
+    else await write(io.stdout);
     return 0;
   }),
   load: command('Load images from an OCI or docker archive', 'load [-i FILE]', [{ name: 'input', short: 'i', kind: 'string', help: 'archive path (default stdin)' }], async (args, io) => {
