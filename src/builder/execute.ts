@@ -3,7 +3,6 @@
  * through the cache (runstep.ts), every step reported as a BuildEvent. This file owns ordering,
  * ONBUILD triggers, named build contexts (named-context.ts), step error locations and events.
  */
-import { readFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Digest, Platform } from '../image/index.js';
 import { parseDockerfile } from '../parser/index.js';
@@ -17,7 +16,7 @@ import { cacheKey } from './cachekey.js';
 import { commitImage, type CommittedImage } from './commit.js';
 import { BuildContext } from './context.js';
 import type { EventSink } from './events.js';
-import { buildFile, loadContextIgnore, loadIgnore } from './ignore.js';
+import { loadContextIgnore, loadIgnore, readDockerfile } from './ignore.js';
 import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
 import { findNamedContext, type NamedContext } from './named-context.js';
@@ -93,7 +92,8 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
   const dockerfilePath = resolvePath(contextDir, request.dockerfile ?? 'Dockerfile');
   const text =
     request.dockerfileText ??
-    (await readFile(buildFile(dockerfilePath, request.ephemeralContext === true), 'utf8').catch((err: unknown) => {
+    (await readDockerfile(dockerfilePath, { contained: request.ephemeralContext === true, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
+      if (err instanceof TsbuildError) throw err; // too large, not a regular file
       throw new TsbuildError('NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}`, { cause: err });
     }));
   const df: Dockerfile = parseDockerfile(text, { file: request.dockerfile ?? 'Dockerfile' });

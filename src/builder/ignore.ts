@@ -2,8 +2,9 @@ import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { resolveInRoot } from '../layers/rootpath.js';
-import { createIgnoreMatcher, findDockerignore, parseDockerignore, type IgnoreMatcher } from '../parser/index.js';
+import { createIgnoreMatcher, dockerfileTooLarge, findDockerignore, MAX_DOCKERFILE_BYTES, parseDockerignore, type IgnoreMatcher } from '../parser/index.js';
 import { errnoCode, TsbuildError } from '../util/errors.js';
+import { readFileUpTo } from '../util/fs.js';
 
 /** `<Dockerfile>.dockerignore` beside the Dockerfile wins over `<context>/.dockerignore`. */
 export async function loadIgnore(dockerfilePath: string, contextDir: string, options: { contained: boolean; signal?: AbortSignal }): Promise<IgnoreMatcher | undefined> {
@@ -31,6 +32,19 @@ export function buildFile(file: string, contained: boolean): string {
 function withinOwnDir(file: string): string {
   const dir = dirname(file);
   return join(dir, ...resolveInRoot(dir, [basename(file)], true));
+}
+
+/**
+ * A Dockerfile's text, refused with a DockerfileError naming it when over MAX_DOCKERFILE_BYTES,
+ * before it is read whole (a huge file filled the heap). A build reads it through `buildFile`
+ * (`contained` given: a regular file, symlinks as that says); `check` and `parse` read any file
+ * (`-f /dev/stdin` works), never more than the limit.
+ */
+export async function readDockerfile(path: string, options: { contained?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+  const from = options.contained === undefined ? path : buildFile(path, options.contained);
+  const bytes = await readFileUpTo(from, MAX_DOCKERFILE_BYTES, options.signal);
+  if (bytes === undefined) throw dockerfileTooLarge(`Dockerfile ${path}`);
+  return bytes.toString('utf8');
 }
 
 /** A named build context's own `.dockerignore` (there is no Dockerfile beside it). */

@@ -10,11 +10,8 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { TsbuildError } from '../util/errors.js';
+import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../parser/index.js';
 import { detectArchive, unpackArchive } from './add-archive.js';
-
-/** A Dockerfile read from stdin is small; anything larger that is not a tar is a mistake. */
-const MAX_DOCKERFILE_BYTES = 16 << 20;
 
 export interface StdinContext {
   /** The context dir: the unpacked tar, or empty when stdin was a Dockerfile. */
@@ -60,8 +57,10 @@ async function readContext(input: string, work: string, what: string, signal?: A
     await unpackArchive(input, format, dir, `the build context on ${what}`, signal);
     return { dir };
   }
-  if ((await stat(input)).size > MAX_DOCKERFILE_BYTES) {
-    throw new TsbuildError('USAGE', `${what} is neither a tar archive nor a Dockerfile (over ${MAX_DOCKERFILE_BYTES >> 20} MiB)`);
+  // Not an archive, so a Dockerfile: refused unread when too large for one (parser/limits.ts).
+  const size = (await stat(input)).size;
+  if (size > MAX_DOCKERFILE_BYTES) {
+    throw dockerfileTooLarge(`${what} (not a tar archive, so read as a Dockerfile)`, { size, hint: 'a context must be a tar archive (plain, gzip, bzip2, xz or zstd)' });
   }
   return { dir, dockerfileText: await readFile(input, 'utf8') };
 }

@@ -8,3 +8,4 @@ export { chompHeredocContent, parseHeredocWord } from './heredoc.js';
 export type * from './types.js';
 export { checkDockerfile, RULES, RULE_NAMES, ruleUrl, type CheckFinding, type CheckOptions, type CheckResult, type RuleName } from './check/index.js';
 export { columnFor, locateError, withSource } from './locate.js';
+export { MAX_DOCKERFILE_BYTES, MAX_INSTRUCTIONS, dockerfileTooLarge } from './limits.js';

@@ -6,6 +6,7 @@ import { type AstNode, AstError, canContainHeredoc, newNodeFromLine } from './as
 import { trimLeftSpace } from './gostr.js';
 import { DockerfileError } from './errors.js';
 import { HeredocError, heredocsFromLine } from './heredoc.js';
+import { MAX_DOCKERFILE_BYTES, MAX_INSTRUCTIONS, dockerfileTooLarge } from './limits.js';
 import { columnFor } from './locate.js';
 
 export interface Directives {
@@ -94,6 +95,9 @@ const isComment = (s: string): boolean => trimLeftSpace(s).startsWith('#');
 const isEmptyContinuationLine = (s: string): boolean => trimLeftSpace(trimNewline(s)).length === 0;
 
 export function parseAst(text: string, file = 'Dockerfile'): AstResult {
+  // Text handed over in memory (the library's dockerfileText) gets the same bound as a file read.
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge(`Dockerfile ${file}`, { size });
   const d = new DirectiveState();
   const lines = scanLines(text);
   const nodes: AstNode[] = [];
@@ -128,6 +132,9 @@ export function parseAst(text: string, file = 'Dockerfile'): AstResult {
     const startLine = currentLine;
     let [line, isEnd] = trimContinuation(token);
     if (isEnd && line === '') continue;
+    if (nodes.length === MAX_INSTRUCTIONS) {
+      throw fail(`more than ${MAX_INSTRUCTIONS} instructions: tsbuild refuses a Dockerfile this long (its parse alone would take gigabytes)`, startLine);
+    }
     while (!isEnd && idx < lines.length) {
       const next = lines[idx++] as string;
       const t = processLine(next, false);

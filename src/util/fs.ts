@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { throwIfAborted } from './abort.js';
 import { errnoCode } from './errors.js';
 
 /** A unique name for a temporary file: pid + random, so two processes never collide. */
@@ -76,6 +77,34 @@ export function writeAtomicSync(path: string, data: string | Uint8Array, options
     done = true;
   } finally {
     if (!done) rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * The whole file when it holds at most `max` bytes, else undefined. A regular file's size is
+ * checked before reading anything; anything else (a FIFO, /dev/zero, /dev/stdin) is read no
+ * further than `max` + 1 bytes, so it can neither fill the heap nor keep the read going for ever.
+ */
+export async function readFileUpTo(path: string, max: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const st = await fh.stat();
+    if (st.isFile() && st.size > max) return undefined;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    // A regular file in one read of its size (+1 to see the end); anything else in 64 KiB reads.
+    const step = st.isFile() ? st.size + 1 : 64 << 10;
+    for (;;) {
+      throwIfAborted(signal);
+      const buf = Buffer.allocUnsafe(Math.min(step, max + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return Buffer.concat(chunks, total);
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > max) return undefined;
+    }
+  } finally {
+    await fh.close();
   }
 }
 

@@ -8,6 +8,7 @@ import { parseNamedContexts } from '../../builder/named-context.js';
 import { parsePlatform } from '../../builder/plan-platform.js';
 import type { BuildEvent } from '../../builder/events.js';
 import { parseReference } from '../../image/reference.js';
+import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../../parser/index.js';
 import type { Store } from '../../store/index.js';
 import { TsbuildError } from '../../util/errors.js';
 import { checkOutputFile, writeOutputFile } from '../../util/output-file.js';
@@ -107,7 +108,7 @@ async function buildFrom(context: string, s: Store, args: ParsedArgs, io: CliIO,
         ...(stdin?.dockerfileText !== undefined
           ? { dockerfileText: stdin.dockerfileText }
           : file === '-'
-            ? { dockerfileText: await readStdinText(io, 'the Dockerfile') }
+            ? { dockerfileText: await readStdinText(io) }
             : file !== undefined
               ? { dockerfile: file }
               : {}),
@@ -199,17 +200,15 @@ export const buildCommands: Record<string, Command> = {
   build: command('Build an image from a Dockerfile', 'build [OPTIONS] PATH | URL | -', BUILD_FLAGS, buildCommand),
 };
 
-/** All of stdin as text (`-f -`), bounded: a Dockerfile is small. */
-async function readStdinText(io: CliIO, what: string): Promise<string> {
+/** All of stdin as text (`-f -`), refused past MAX_DOCKERFILE_BYTES before it is all read. */
+async function readStdinText(io: CliIO): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of io.stdin) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
     size += buf.length;
-    if (size > MAX_STDIN_DOCKERFILE) throw new TsbuildError('USAGE', `${what} on stdin is larger than ${MAX_STDIN_DOCKERFILE >> 20} MiB`);
+    if (size > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge('the Dockerfile on stdin (-f -)', { hint: 'is this the right input?' });
     chunks.push(buf);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
-
-const MAX_STDIN_DOCKERFILE = 16 << 20;

@@ -2,8 +2,8 @@
  * `tsbuild check`: `docker build --check` without building. Exit 0 when clean, 1 when there are
  * findings, 3 (via the DockerfileError) when the file does not parse.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { readDockerfile } from '../../builder/ignore.js';
 import { checkDockerfile, type CheckFinding } from '../../parser/index.js';
 import { TsbuildError, errnoCode } from '../../util/errors.js';
 import { flagList, flagString, keyValues } from '../args.js';
@@ -35,8 +35,9 @@ async function runCheck(args: Parameters<Command['run']>[0], io: CliIO): Promise
   const path = resolve(flagString(args, 'file') ?? join(dir, 'Dockerfile'));
   let text: string;
   try {
-    text = await readFile(path, { encoding: 'utf8', signal: io.signal });
+    text = await readDockerfile(path, { signal: io.signal });
   } catch (err) {
+    if (err instanceof TsbuildError) throw err; // too large, not a regular file
     if (errnoCode(err) === 'ENOENT') throw new TsbuildError('NOT_FOUND', `Dockerfile not found: ${path}`, { cause: err, hint: 'pass -f FILE or a PATH that holds a Dockerfile' });
     throw new TsbuildError('USAGE', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }

@@ -1,5 +1,5 @@
 /** Store upkeep and tooling: prune, parse, version. */
-import { readFile } from 'node:fs/promises';
+import { readDockerfile } from '../../builder/ignore.js';
 import { dumpBuildkit, parseDockerfile } from '../../parser/index.js';
 import { prune, verifyStore } from '../../store/index.js';
 import { flagBool, flagString } from '../args.js';
@@ -27,7 +27,7 @@ export const maintenanceCommands: Record<string, Command> = {
     { name: 'format', kind: 'string', help: 'json or buildkit', default: 'json' },
   ], async (args, io) => {
     const file = flagString(args, 'file') ?? args.positionals[0] ?? 'Dockerfile';
-    const text = await readFile(file, 'utf8');
+    const text = await readDockerfile(file, { signal: io.signal });
     if (flagString(args, 'format') === 'buildkit') io.stdout.write(dumpBuildkit(text));
     else io.stdout.write(`${JSON.stringify(parseDockerfile(text, { file }), null, 2)}\n`);
     return 0;
