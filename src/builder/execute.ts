@@ -21,7 +21,7 @@ import { CountingMemo, attachLocation, type ContextStats } from './locate.js';
 import { takeTriggers, type Trigger } from './onbuild.js';
 import { findNamedContext, type NamedContext } from './named-context.js';
 import { importOciLayout } from './oci-layout.js';
-import { planBuild, type BuildPlan, type PlannedStage } from './plan.js';
+import { dependencyOrder, planBuild, type BuildPlan, type PlannedStage } from './plan.js';
 import { runStep, type StepOutcome } from './runstep.js';
 import { cloneState, emptyConfig, type StageState } from './state.js';
 import { ensurePath, isVisibleStep, type SecretSource, type StepEnv } from './steps.js';
@@ -120,17 +120,17 @@ async function buildLeased(request: BuildRequest, deps: BuildDeps, options: { si
     images: new Map(), named, contexts: new Map(), flushes: [], runStage: (i) => runStage(i),
   };
   const runStage = (index: number): Promise<StageState> => {
-    let p = inflight.get(index);
-    if (p === undefined) {
-      const planned = plan.stages[index] as PlannedStage;
-      p = (async () => {
-        // Dependencies first; independent stages run concurrently.
-        await Promise.all(planned.dependencies.map((i: number) => runStage(i)));
-        return buildStage(planned, env);
-      })();
-      inflight.set(index, p);
+    const started = inflight.get(index);
+    if (started !== undefined) return started;
+    // The stage and every stage it needs that has not started, started dependencies first, so each
+    // finds its dependencies' promises in place; each builds once they settle, independent stages
+    // concurrently. Starting dependencies recursively overflowed the stack on long FROM chains.
+    for (const i of dependencyOrder([index], plan.stages, (i) => inflight.has(i))) {
+      const planned = plan.stages[i] as PlannedStage;
+      const deps = planned.dependencies.map((d) => inflight.get(d) as Promise<StageState>);
+      inflight.set(i, Promise.all(deps).then(() => buildStage(planned, env)));
     }
-    return p;
+    return inflight.get(index) as Promise<StageState>;
   };
   const finalState = await runStage(plan.target);
   await stored.flush();

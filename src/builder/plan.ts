@@ -210,35 +210,113 @@ function resolveTarget(target: string | undefined, stages: PlannedStage[], byRef
   throw e;
 }
 
-/** What `target` needs, dependencies first (lowest index first among ready stages); rejects cycles. */
-function topoOrder(target: number, stages: PlannedStage[]): number[] {
+/**
+ * `roots` and every stage they need that `skip` does not exclude, each after its dependencies.
+ * A loop over an explicit stack, not a recursive walk: a chain of thousands of stages (`FROM s0 AS
+ * s1`, `FROM s1 AS s2`, …) overflowed the JS stack. A cycle is an error naming the stage the walk
+ * came back to, as the recursive walk named it.
+ */
+export function dependencyOrder(roots: number[], stages: PlannedStage[], skip: (index: number) => boolean = () => false): number[] {
   const state = new Map<number, 'visiting' | 'done'>();
-  const visit = (i: number): void => {
+  const order: number[] = [];
+  const enter = (i: number, stack: { index: number; next: number }[]): void => {
     const s = state.get(i);
-    if (s === 'done') return;
+    if (s === 'done' || skip(i)) return;
     const ps = stages[i] as PlannedStage;
     if (s === 'visiting') throw err(`circular dependency detected on stage: ${ps.name ?? `stage-${i}`}`, ps.stage.from.location);
     state.set(i, 'visiting');
-    for (const d of ps.dependencies) visit(d);
-    state.set(i, 'done');
+    stack.push({ index: i, next: 0 });
   };
-  visit(target);
-  const pending = new Set([...state.keys()]);
-  const order: number[] = [];
-  while (pending.size > 0) {
-    const ready = [...pending].filter((i) => (stages[i] as PlannedStage).dependencies.every((d) => !pending.has(d)));
-    const next = Math.min(...ready);
-    order.push(next);
-    pending.delete(next);
+  for (const root of roots) {
+    const stack: { index: number; next: number }[] = [];
+    enter(root, stack);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { index: number; next: number };
+      const deps = (stages[top.index] as PlannedStage).dependencies;
+      if (top.next < deps.length) {
+        enter(deps[top.next++] as number, stack);
+        continue;
+      }
+      state.set(top.index, 'done');
+      order.push(top.index);
+      stack.pop();
+    }
   }
   return order;
+}
+
+/** What `target` needs, dependencies first (lowest index first among ready stages); rejects cycles. */
+function topoOrder(target: number, stages: PlannedStage[]): number[] {
+  const needed = dependencyOrder([target], stages);
+  // Kahn's algorithm with the ready stages in a min-heap: linear-logarithmic where picking the
+  // smallest ready index by rescanning every pending stage was quadratic in the stage count.
+  const waiting = new Map<number, number>();
+  const dependents = new Map<number, number[]>();
+  const ready = new MinHeap();
+  for (const i of needed) {
+    const deps = (stages[i] as PlannedStage).dependencies;
+    waiting.set(i, deps.length);
+    for (const d of deps) {
+      const list = dependents.get(d);
+      if (list === undefined) dependents.set(d, [i]);
+      else list.push(i);
+    }
+    if (deps.length === 0) ready.push(i);
+  }
+  const order: number[] = [];
+  for (let next = ready.pop(); next !== undefined; next = ready.pop()) {
+    order.push(next);
+    for (const dep of dependents.get(next) ?? []) {
+      const left = (waiting.get(dep) ?? 0) - 1;
+      waiting.set(dep, left);
+      if (left === 0) ready.push(dep);
+    }
+  }
+  return order;
+}
+
+/** A binary min-heap of stage indices. */
+class MinHeap {
+  readonly #items: number[] = [];
+
+  push(value: number): void {
+    const a = this.#items;
+    let i = a.push(value) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((a[parent] as number) <= value) break;
+      a[i] = a[parent] as number;
+      i = parent;
+    }
+    a[i] = value;
+  }
+
+  pop(): number | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= a.length) break;
+      if (child + 1 < a.length && (a[child + 1] as number) < (a[child] as number)) child++;
+      if ((a[child] as number) >= last) break;
+      a[i] = a[child] as number;
+      i = child;
+    }
+    a[i] = last;
+    return top;
+  }
 }
 
 function waves(order: number[], stages: PlannedStage[]): number[][] {
   const level = new Map<number, number>();
   for (const i of order) {
-    const deps = (stages[i] as PlannedStage).dependencies;
-    level.set(i, deps.length === 0 ? 0 : Math.max(...deps.map((d) => (level.get(d) ?? 0) + 1)));
+    // A loop, not Math.max(...deps): spreading a long argument list can overflow the stack too.
+    let l = 0;
+    for (const d of (stages[i] as PlannedStage).dependencies) l = Math.max(l, (level.get(d) ?? 0) + 1);
+    level.set(i, l);
   }
   const groups: number[][] = [];
   for (const i of order) (groups[level.get(i) ?? 0] ??= []).push(i);

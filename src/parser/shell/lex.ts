@@ -66,8 +66,16 @@ class Words {
   }
 }
 
+/**
+ * How deeply `${…}` may nest (`${a:-${b:-…}}`). The lexer is recursive descent, as BuildKit's is,
+ * but Go grows its stacks and V8 does not: near 3,000 levels the JS stack overflowed. A bound with
+ * its own message instead; real Dockerfiles nest a few levels.
+ */
+export const MAX_SUBSTITUTION_DEPTH = 1000;
+
 class ShellWord {
   private pos = 0;
+  private depth = 0;
   private readonly cps: number[];
   private rawEscapes: boolean;
   readonly matched = new Set<string>();
@@ -194,6 +202,16 @@ class ShellWord {
   }
 
   private processDollar(): string {
+    if (this.depth === MAX_SUBSTITUTION_DEPTH) throw new Error(`variable substitutions nested more than ${MAX_SUBSTITUTION_DEPTH} levels deep`);
+    this.depth++;
+    try {
+      return this.processDollarAt();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private processDollarAt(): string {
     this.next();
     if (this.peek() !== 0x7b) {
       const name = this.processName();
