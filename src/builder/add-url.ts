@@ -3,7 +3,8 @@
  * against `--checksum` when given), then copied like a file named after the URL path, mode 0600,
  * uid/gid 0, mtime from Last-Modified (else the Unix epoch), as BuildKit's http source does.
  *
- * Bounds: at most MAX_REDIRECTS redirects (http/https only), at most MAX_URL_BYTES of body.
+ * Bounds: at most MAX_REDIRECTS redirects (http/https only), at most MAX_URL_BYTES of body, and
+ * at most urlIdleTimeoutMs() without a byte of it (a server that stalls mid-body fails the step).
  * No credentials are ever sent: URLs with user:password are refused, and no Authorization,
  * cookie or registry credential is attached to the request or to a redirect.
  * Git sources are refused with a clear "not supported" error.
@@ -14,6 +15,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Dispatcher, Response, fetch as undiciFetch } from 'undici';
 import type { Digest } from '../image/index.js';
+import { describeNetworkError } from '../registry/client.js';
 import { makeAgent } from '../registry/tls.js';
 import { loadUndici } from '../registry/undici.js';
 import type { Store } from '../store/index.js';
@@ -22,6 +24,25 @@ import { TsbuildError } from '../util/errors.js';
 export const MAX_REDIRECTS = 10;
 /** 4 GiB: a larger download is refused (ADD is for files, not for whole disk images). */
 export const MAX_URL_BYTES = 4 * 2 ** 30;
+
+/**
+ * Longest pause in a body before the download is abandoned. Go's http client, and so BuildKit, has
+ * none; but a server that sends headers and then stalls would hang the build for good, which is
+ * worse than failing it. Same idea as the registry client's `bodyMs` (120 s there: a registry is
+ * ours to retry; a URL is one attempt). TSBUILD_URL_IDLE_TIMEOUT (seconds, 0 = none) overrides it.
+ */
+export const URL_IDLE_TIMEOUT_MS = 60_000;
+
+export function urlIdleTimeoutMs(env: Record<string, string | undefined> = process.env): number {
+  const text = env.TSBUILD_URL_IDLE_TIMEOUT;
+  if (text === undefined || text.trim() === '') return URL_IDLE_TIMEOUT_MS;
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(text)) {
+    throw new TsbuildError('USAGE', `TSBUILD_URL_IDLE_TIMEOUT=${JSON.stringify(text)}: expected a number of seconds (0 for no limit)`);
+  }
+  // undici takes whole milliseconds; a tiny non-zero value must not round down to "no limit".
+  const ms = Math.round(Number(text) * 1000);
+  return Number(text) > 0 ? Math.max(1, ms) : 0;
+}
 
 export function isUrl(source: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || /^git@/.test(source);
@@ -68,12 +89,13 @@ export interface Downloaded {
  * an error and nothing is stored.
  */
 export async function downloadToBlob(store: Store, source: string, options: { expected?: Digest; signal?: AbortSignal; label?: string } = {}): Promise<Downloaded> {
+  const idleMs = urlIdleTimeoutMs();
   const { fetch } = await loadUndici();
   // undici's own fetch with our agent, not the global one: the agent trusts the NODE_EXTRA_CA_CERTS
   // that the bin/tsbuild launcher kept from Node's start-up (registry/tls.ts).
-  const dispatcher = await makeAgent({ ca: [] }, true);
+  const dispatcher = await makeAgent({ ca: [] }, true, { bodyTimeout: idleMs });
   try {
-    return await download(store, source, options, fetch, dispatcher);
+    return await download(store, source, { ...options, idleMs }, fetch, dispatcher);
   } finally {
     await dispatcher.destroy();
   }
@@ -82,7 +104,7 @@ export async function downloadToBlob(store: Store, source: string, options: { ex
 async function download(
   store: Store,
   source: string,
-  options: { expected?: Digest; signal?: AbortSignal; label?: string },
+  options: { expected?: Digest; signal?: AbortSignal; label?: string; idleMs: number },
   fetch: typeof undiciFetch,
   dispatcher: Dispatcher,
 ): Promise<Downloaded> {
@@ -94,7 +116,7 @@ async function download(
   for (let hop = 0; ; hop++) {
     response = await fetch(url, { redirect: 'manual', credentials: 'omit', dispatcher, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
       if (signal?.aborted === true) throw err;
-      throw new TsbuildError('CONTEXT', `${what}: request to ${url.href} failed`, { cause: err });
+      throw new TsbuildError('CONTEXT', `${what}: request to ${url.href} failed: ${networkReason(err, options.idleMs)}`, { cause: err });
     });
     const location = response.headers.get('location');
     if (response.status < 300 || response.status >= 400 || location === null) break;
@@ -115,8 +137,19 @@ async function download(
   const body = response.body === null ? Readable.from([]) : Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
   let total = 0;
   const hash = createHash('sha256');
+  const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const bounded = (async function* () {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for (;;) {
+      const next = await chunks.next().catch((err: unknown) => {
+        if (signal?.aborted === true) throw err;
+        const reason = networkReason(err, options.idleMs);
+        throw new TsbuildError('CONTEXT', `${what}: reading ${url.href} failed: ${reason}`, {
+          cause: err,
+          ...(reason.startsWith('response stalled') ? { hint: 'a slow server: set TSBUILD_URL_IDLE_TIMEOUT to more seconds (0: wait forever)' } : {}),
+        });
+      });
+      if (next.done === true) break;
+      const chunk = next.value;
       total += chunk.length;
       if (total > MAX_URL_BYTES) throw new TsbuildError('CONTEXT', `${what}: body is over the ${MAX_URL_BYTES}-byte limit`);
       hash.update(chunk);
@@ -135,6 +168,15 @@ async function download(
   } finally {
     body.destroy();
   }
+}
+
+/**
+ * undici's fetch wraps transport failures in a bare TypeError ('fetch failed' before the headers,
+ * 'terminated' in the body); what happened is its cause. Headers: undici's default 300 s limit.
+ */
+function networkReason(err: unknown, idleMs: number): string {
+  const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+  return describeNetworkError(cause, { headersMs: 300_000, bodyMs: idleMs });
 }
 
 function parseHttpUrl(text: string, original = text): URL {

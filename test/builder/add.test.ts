@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeTree, flattenImage, type TreeNode } from '../differential/helpers.js';
@@ -122,6 +122,8 @@ describe('ADD of URLs', () => {
   const seen: IncomingHttpHeaders[] = [];
   const DATA = 'remote data\n';
   const TAR = makeTar([{ name: 'in-tar.txt', data: 'unpacked' }]);
+  /** /stall responses whose connection is still open. */
+  const stalled = new Set<ServerResponse>();
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -135,7 +137,14 @@ describe('ADD of URLs', () => {
         res.writeHead(200, { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' }).end(DATA);
       } else if (url === '/arch.tar') res.writeHead(200).end(TAR);
       else if (url === '/version') res.writeHead(200).end(version);
-      else res.writeHead(404).end();
+      else if (url === '/stall') {
+        // Headers, 1 MiB of body (past what the store gathers in memory: a temp file is open),
+        // then nothing more, ever.
+        res.writeHead(200, { 'content-length': String(8 << 20) });
+        res.write(Buffer.alloc(1 << 20, 1));
+        stalled.add(res);
+        res.on('close', () => stalled.delete(res));
+      } else res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const addr = server.address();
@@ -143,6 +152,7 @@ describe('ADD of URLs', () => {
   });
 
   afterAll(async () => {
+    server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
 
@@ -187,4 +197,32 @@ describe('ADD of URLs', () => {
     expect(changed.events.filter((e) => e.type === 'step-cached')).toHaveLength(0);
     expect(changed.tree.get('/v')?.data).toBe(createHash('sha256').update('v2').digest('hex').slice(0, 16));
   });
+
+  it('a body that stalls fails after TSBUILD_URL_IDLE_TIMEOUT, naming the URL, and leaves no blob or temp file', async () => {
+    const blobs = (): Promise<string[]> => readdir(join(fx.root, 'blobs', 'sha256'));
+    const before = await blobs();
+    const saved = process.env.TSBUILD_URL_IDLE_TIMEOUT;
+    process.env.TSBUILD_URL_IDLE_TIMEOUT = '0.5';
+    try {
+      // Both download paths: while the cache key is computed, and (--checksum) in the step itself.
+      for (const ins of [`ADD ${base}/stall /s`, `ADD --checksum=sha256:${'1'.repeat(64)} ${base}/stall /s`]) {
+        const t0 = Date.now();
+        const err = await buildError(`FROM busybox:local\n${ins}\n`, undefined, ['docker.io/library/stalled:1']);
+        expect(err).toMatchObject({ code: 'CONTEXT', line: 2 });
+        expect(err.message).toBe(`ADD ${base}/stall: reading ${base}/stall failed: response stalled (no data for 0.5s)`);
+        expect((err as { hint?: string }).hint).toContain('TSBUILD_URL_IDLE_TIMEOUT');
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stalled.size).toBe(0); // the connections were dropped, not left open
+      expect(await readdir(fx.store.tmpDir)).toEqual([]);
+      expect(await blobs()).toEqual(before);
+      expect(await fx.store.tags.get('docker.io/library/stalled:1')).toBeUndefined();
+      process.env.TSBUILD_URL_IDLE_TIMEOUT = 'soon';
+      expect(await buildError(`FROM busybox:local\nADD ${base}/stall /s\n`)).toMatchObject({ code: 'USAGE', message: expect.stringContaining('TSBUILD_URL_IDLE_TIMEOUT="soon"') as unknown });
+    } finally {
+      if (saved === undefined) delete process.env.TSBUILD_URL_IDLE_TIMEOUT;
+      else process.env.TSBUILD_URL_IDLE_TIMEOUT = saved;
+    }
+  }, 30_000);
 });
