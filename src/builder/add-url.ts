@@ -56,16 +56,32 @@ export function isGitSource(source: string): boolean {
   return /\.git\/?$/.test(path);
 }
 
-/** BuildKit's file name for a URL: path.Base of the decoded path, `__unnamed__` when empty. */
+/**
+ * BuildKit's file name for a URL (dockerfile2llb): path.Base of the decoded path, `__unnamed__`
+ * when that is empty, `/` or `.`. Decoding comes first, so `%2F` splits segments (`/a%2Fb` → `b`)
+ * and a name can still be `..`, hold a NUL or be too long: see unusableFileName.
+ */
 export function urlFileName(url: URL): string {
   let path: string;
   try {
     path = decodeURIComponent(url.pathname);
   } catch {
-    path = url.pathname;
+    path = url.pathname; // not valid percent-encoding: taken as written, as the request sends it
   }
   const base = posix.basename(path);
   return base === '' || base === '/' || base === '.' ? '__unnamed__' : base;
+}
+
+/**
+ * Why `name` cannot be a file in a directory, or undefined when it can. BuildKit's newest http
+ * source rewrites such names (SafeFileName) and its COPY then fails to find the file; older ones
+ * wrote `..` next to the destination. A clear error is the useful version of both.
+ */
+export function unusableFileName(name: string): string | undefined {
+  if (name === '..') return 'it names the parent directory';
+  if (name.includes('\0')) return 'it holds a NUL byte';
+  if (Buffer.byteLength(name) > 255) return 'it is longer than 255 bytes';
+  return undefined;
 }
 
 export function parseChecksum(text: string): Digest {

@@ -97,6 +97,11 @@ async function stageItems(items: CopyItem[], run: Run): Promise<void> {
       await ensureDir(run, resolved.path);
       await copyChildren(run, item, resolved.path, destExistsAsDir);
     } else if (intoDir) {
+      // Names come from readdir, a heredoc or a URL (checked by step-copy): one path component,
+      // always. Checked again here because a `..` would land beside the destination, not in it.
+      if (item.name === '' || item.name === '.' || item.name === '..' || item.name.includes('/') || item.name.includes('\0')) {
+        throw new TsbuildError('CONTEXT', `cannot copy ${JSON.stringify(item.name)} into ${run.dest}: not a file name`);
+      }
       await ensureDir(run, resolved.path);
       await copyOne(run, item, posix.join(resolved.path, item.name), destExistsAsDir);
     } else {

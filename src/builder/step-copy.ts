@@ -12,7 +12,7 @@ import type { AddInstruction, CopyInstruction } from '../parser/types.js';
 import { TsbuildError } from '../util/errors.js';
 import { detectArchive, unpackArchive, type ArchiveFormat } from './add-archive.js';
 import { contextItem, excluder, EXPLAIN_FILES, hashItems, hostDirItem, viewItem, withParents, type Excluder, type SourceItem } from './add-sources.js';
-import { downloadToBlob, isGitSource, isUrl, parseChecksum, urlFileName } from './add-url.js';
+import { downloadToBlob, isGitSource, isUrl, parseChecksum, unusableFileName, urlFileName } from './add-url.js';
 import { heredocFileName } from './heredoc-name.js';
 import { normaliseSource, type BuildContext } from './context.js';
 import { loadReuse, lineageOf, saveReuse, StagedFiles } from './copy-reuse.js';
@@ -60,6 +60,7 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
     for (const s of sources) {
       if (isUrl(s)) {
         const name = urlFileName(new URL(s));
+        await checkUrlFileName(s, name, dest, lowerDirs);
         if (checksum !== undefined) {
           hash.update(`url:${s}\0${checksum}\n`);
           pending.push({ url: s, name });
@@ -159,6 +160,20 @@ export async function prepareCopy(ins: CopyInstruction | AddInstruction, state: 
     }
   };
   return { state, inputs, apply };
+}
+
+/**
+ * A URL's file name matters only when the file lands in a directory (a trailing slash, or a dir
+ * the rootfs already has there); then a name such as `..` is refused before anything is fetched.
+ */
+async function checkUrlFileName(url: string, name: string, dest: { path: string; isDir: boolean }, lowerDirs: string[]): Promise<void> {
+  const why = unusableFileName(name);
+  if (why === undefined) return;
+  const intoDir = dest.isDir || (await new RootfsView(lowerDirs).resolve(dest.path, true)).entry?.stat.isDirectory() === true;
+  if (!intoDir) return;
+  throw new TsbuildError('DOCKERFILE', `ADD ${url}: the file name ${JSON.stringify(name)} (the last segment of the URL path) is not usable: ${why}`, {
+    hint: `name the file in the destination (ADD ${url} ${dest.path === '/' ? '' : dest.path}/NAME)`,
+  });
 }
 
 async function unpackToItem(path: string, format: ArchiveFormat, label: string, dir: string, signal?: AbortSignal): Promise<CopyItem> {

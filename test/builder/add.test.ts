@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeTree, flattenImage, type TreeNode } from '../differential/helpers.js';
 import { makeTar } from '../layers/fixtures.js';
+import { urlFileName } from '../../src/builder/add-url.js';
 import { useBusyboxStore, makeContext, runBuild, tempDir } from './helpers.js';
 
 const fx = useBusyboxStore();
@@ -137,6 +138,7 @@ describe('ADD of URLs', () => {
         res.writeHead(200, { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' }).end(DATA);
       } else if (url === '/arch.tar') res.writeHead(200).end(TAR);
       else if (url === '/version') res.writeHead(200).end(version);
+      else if (url === '/files%2Fdata.bin' || url === '/' || url === '/x%2F..') res.writeHead(200).end(DATA);
       else if (url === '/stall') {
         // Headers, 1 MiB of body (past what the store gathers in memory: a temp file is open),
         // then nothing more, ever.
@@ -225,4 +227,34 @@ describe('ADD of URLs', () => {
       else process.env.TSBUILD_URL_IDLE_TIMEOUT = saved;
     }
   }, 30_000);
+
+  it('a URL path whose last segment is no usable file name: a clear error when the file goes into a directory', async () => {
+    const before = seen.length;
+    const cases: [string, string][] = [['/x/..%2F', 'names the parent directory'], ['/x%2F..', 'names the parent directory'], ['/a%00b', 'holds a NUL byte'], [`/${'n'.repeat(256)}`, 'longer than 255 bytes']];
+    for (const [path, why] of cases) {
+      // A trailing slash, and a destination the base image has as a directory (/bin).
+      for (const dest of ['/dir/', '/bin']) {
+        const err = await buildError(`FROM busybox:local\nADD ${base}${path} ${dest}\n`);
+        expect(err, `${path} ${dest}`).toMatchObject({ code: 'DOCKERFILE', line: 2, hint: expect.stringContaining(`${dest.replace(/\/$/, '')}/NAME`) as unknown });
+        expect(err.message, path).toMatch(/the file name .* \(the last segment of the URL path\) is not usable/);
+        expect(err.message, path).toContain(`ADD ${base}${path}: `);
+        expect(err.message, path).toContain(why);
+      }
+    }
+    expect(seen.length).toBe(before); // refused before any request
+    expect(await readdir(fx.store.tmpDir)).toEqual([]);
+    // The name is not used when the destination names the file: those build as before.
+    const named = await build(`FROM busybox:local\nADD ${base}/x%2F.. /named\nADD ${base}/files%2Fdata.bin /d/\nADD ${base}/ /u/\n`);
+    expect(named.tree.get('/named')?.type).toBe('file');
+    expect(named.tree.get('/d/data.bin')?.type).toBe('file');
+    expect(named.tree.get('/u/__unnamed__')?.type).toBe('file');
+    // BuildKit's names otherwise: path.Base of the decoded path, __unnamed__ for no segment.
+    expect(urlFileName(new URL('http://h'))).toBe('__unnamed__');
+    expect(urlFileName(new URL('http://h/a/..'))).toBe('__unnamed__'); // the URL parser already resolved it
+    expect(urlFileName(new URL('http://h/x%2F.'))).toBe('__unnamed__');
+    expect(urlFileName(new URL('http://h/%2F'))).toBe('__unnamed__');
+    expect(urlFileName(new URL('http://h/dir%2F'))).toBe('dir');
+    expect(urlFileName(new URL('http://h/a%20b.txt?x=1#f'))).toBe('a b.txt');
+    expect(urlFileName(new URL('http://h/bad%ZZ'))).toBe('bad%ZZ'); // not decodable: taken as written
+  });
 });
