@@ -159,11 +159,11 @@ async function addMount(
       }
       let socket = agent[0] ?? '';
       if (!(await lstatOrUndefined(socket))?.isSocket()) {
-        const own = await startKeyAgent(id, agent, env.signal);
+        const own = await startKeyAgent(id, agent, { stateDir: env.store.tmpDir, ...(env.signal !== undefined ? { signal: env.signal } : {}) });
         releases.push(own.close);
         socket = own.socket;
       }
-      const fwd = await forwardAgent(socket, { mode: m.mode ?? 0o600, uid: m.uid ?? 0, gid: m.gid ?? 0, ...(env.signal !== undefined ? { signal: env.signal } : {}) });
+      const fwd = await forwardAgent(socket, { mode: m.mode ?? 0o600, uid: m.uid ?? 0, gid: m.gid ?? 0, stateDir: env.store.tmpDir, ...(env.signal !== undefined ? { signal: env.signal } : {}) });
       releases.push(fwd.close);
       out.mounts.push({ type: 'bind', source: fwd.path, target: m.target, readonly: false });
       return;

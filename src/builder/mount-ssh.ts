@@ -28,10 +28,23 @@ function pipeBoth(a: Socket, b: Socket): void {
   b.on('error', end).on('close', end);
 }
 
-/** Listens on a fresh socket (a short path under tmpdir: sun_path holds 108 bytes) and forwards each connection to `agent`. */
-export async function forwardAgent(agent: string, o: { mode: number; uid: number; gid: number; signal?: AbortSignal }): Promise<SshForward> {
+/** sun_path holds 108 bytes, the terminating NUL included. */
+const SUN_PATH_MAX = 107;
+
+/**
+ * A fresh private dir for an `agent.sock`: under `stateDir` (the store's per-process staging dir,
+ * which the next build sweeps if this process dies without removing it) when the socket path fits
+ * in sun_path, else under the system tmpdir, where a crash leaves it behind.
+ */
+export async function socketDir(stateDir: string, prefix: string): Promise<string> {
+  const fits = Buffer.byteLength(join(stateDir, `${prefix}-XXXXXX`, 'agent.sock')) <= SUN_PATH_MAX;
+  return mkdtemp(fits ? join(stateDir, `${prefix}-`) : join(tmpdir(), `tsbuild-${prefix}-`));
+}
+
+/** Listens on a fresh socket (see socketDir) and forwards each connection to `agent`. */
+export async function forwardAgent(agent: string, o: { mode: number; uid: number; gid: number; stateDir: string; signal?: AbortSignal }): Promise<SshForward> {
   o.signal?.throwIfAborted();
-  const dir = await mkdtemp(join(tmpdir(), 'tsbuild-ssh-'));
+  const dir = await socketDir(o.stateDir, 'ssh');
   const path = join(dir, 'agent.sock');
   const conns = new Set<Socket>();
   const server: Server = createServer((client) => {

@@ -1,3 +1,3 @@
 export type { SandboxMount, SandboxResult, SandboxSpec } from './types.js';
 export { runInSandbox } from './run.js';
-export { cleanupStale } from './stale.js';
+export { cleanupStale, recordHelperProcess } from './stale.js';

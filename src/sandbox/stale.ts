@@ -1,11 +1,12 @@
 /**
  * cleanupStale: undo what a crashed run left behind. Mounts need no work (they only ever exist in
  * the step's mount namespace, which dies with its processes); what can remain is a step process
- * (if even PDEATHSIG failed) and per-run cgroups. Both are found two ways: the sandbox.state file
- * a live launcher keeps in its workRoot (stateDir itself or any direct child of it is treated as
- * a workRoot), and tsbuild-<pid>-<starttime> cgroups next to ours whose launcher is gone.
+ * or a helper such as the --ssh key agent (if even PDEATHSIG failed) and per-run cgroups. Both
+ * are found two ways: the sandbox.state file a live launcher keeps in its workRoot (stateDir
+ * itself or any direct child of it is treated as a workRoot; recordHelperProcess writes one for a
+ * helper), and tsbuild-<pid>-<starttime> cgroups next to ours whose launcher is gone.
  */
-import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sleep } from '../util/abort.js';
 import { errnoCode } from '../util/errors.js';
@@ -42,6 +43,18 @@ async function killIfSame(pid: number, start: string): Promise<void> {
   } catch {
     // already gone
   }
+}
+
+/**
+ * Records a helper process of ours that is not a step (the ssh-agent serving `--ssh ID=KEY`) in
+ * `dir`/sandbox.state, in the launcher's format with this process as the launcher. Such helpers
+ * die with us by PDEATHSIG; should that fail (no setpriv, or a kill between fork and prctl),
+ * cleanupStale on the parent of `dir` kills the survivor once this process is gone.
+ */
+export async function recordHelperProcess(dir: string, pid: number): Promise<void> {
+  const [ours, its] = await Promise.all([startTime(process.pid), startTime(pid)]);
+  if (ours === undefined || its === undefined) return; // it is gone already: nothing to guard
+  await writeFile(join(dir, 'sandbox.state'), `launcher ${process.pid} ${ours}\nchild ${pid} ${its}\n`, { mode: 0o600 });
 }
 
 async function removeCgroup(dir: string): Promise<void> {

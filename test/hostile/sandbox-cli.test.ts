@@ -1,9 +1,9 @@
 // The real CLI (./bin/tsbuild over dist/) under a memory hog and under SIGINT / SIGTERM / SIGKILL
 // mid-RUN: clear errors, exit codes, and the host and store left as they were.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, verifyStore } from '../../src/store/index.js';
 import { BUSYBOX_DOCKERFILE, makeContext, tempDir } from '../builder/helpers.js';
@@ -17,7 +17,7 @@ const cleanup: string[] = [];
 /** Compiles dist/ (and the bundle bin/tsbuild loads) when missing or older than the sandbox and RUN sources this file exercises. */
 function ensureDist(): void {
   const bundle = join(repo, 'dist/tsbuild.cjs');
-  const sources = [join(repo, 'src/builder/step-run.ts'), ...readdirSync(join(repo, 'src/sandbox')).map((f) => join(repo, 'src/sandbox', f))];
+  const sources = [join(repo, 'src/builder/step-run.ts'), join(repo, 'src/builder/mount-ssh-agent.ts'), join(repo, 'src/builder/mount-ssh.ts'), ...readdirSync(join(repo, 'src/sandbox')).map((f) => join(repo, 'src/sandbox', f))];
   if (existsSync(bundle) && sources.every((s) => statSync(s).mtimeMs <= statSync(bundle).mtimeMs)) return;
   try {
     execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json')], { stdio: 'ignore' });
@@ -37,8 +37,8 @@ interface Cli {
 /** CLIs started by the current test; any still running when it ends (a failed test) are killed. */
 const started: ChildProcess[] = [];
 
-function cli(args: string[], options: { detached?: boolean } = {}): Cli {
-  const child = spawn(BIN, ['--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false, env: { ...process.env, CI: '1' } });
+function cli(args: string[], options: { detached?: boolean; env?: NodeJS.ProcessEnv } = {}): Cli {
+  const child = spawn(BIN, ['--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false, env: { ...process.env, CI: '1', ...options.env } });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   child.stdout?.resume();
@@ -232,5 +232,82 @@ describe('the CLI rejects a RUN hitting a host-path trick cleanly', () => {
     expect(run.stderr()).toContain('error: uids and gids must be in range 0-2147483647');
     expect(hostMounts()).toBe(before);
     expect(runDirs()).toEqual([]);
+  });
+});
+
+/** ssh-agent processes whose parent is `parent`: pid, start time (a sandbox.state-style line) and socket. */
+function agentsOf(parent: number): { line: string; socket: string }[] {
+  const out: { line: string; socket: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (!stat.includes('(ssh-agent)') || Number(fields[1]) !== parent) continue;
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      out.push({ line: `agent ${name} ${fields[19] ?? ''}`, socket: argv[argv.indexOf('-a') + 1] ?? '' });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+describe('--ssh ID=KEY: the ssh-agent tsbuild starts for the step', () => {
+  let key = '';
+
+  beforeAll(async () => {
+    const keys = await tempDir('cli-key');
+    cleanup.push(keys);
+    key = join(keys, 'id');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  });
+
+  /**
+   * Starts a build whose RUN holds the agent, SIGKILLs the CLI mid-step, runs `check` on the
+   * agent while nothing of ours is left, then a second build; finally the agent must be gone and
+   * its socket dir removed. `env`: the first CLI's environment.
+   */
+  async function killMidStep(check: (agent: { line: string; socket: string }) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<void> {
+    const m = String(50_000 + Math.floor(Math.random() * 9_999));
+    const ctx = await context(`FROM busybox:local\nRUN --mount=type=ssh,id=k,required echo step-started && sleep ${m}\n`);
+    const run = cli(['build', '--progress', 'plain', '--no-cache', '--ssh', `k=${key}`, ctx], { env });
+    const agents = (): { line: string; socket: string }[] => agentsOf(run.child.pid ?? 0);
+    expect(await waitFor(() => STARTED.test(run.stderr()) && agents().length === 1, 20_000), run.stderr()).toBe(true);
+    const [agent] = agents();
+    if (agent === undefined) throw new Error('no ssh-agent');
+    expect(existsSync(agent.socket)).toBe(true);
+    try {
+      run.child.kill('SIGKILL');
+      expect(await within(run.exit, 10_000)).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(await waitFor(() => processesWith('sleep', m).length === 0, 10_000)).toBe(true);
+      await check(agent);
+      const next = cli(['build', '--progress', 'plain', '--no-cache', await context('FROM busybox:local\nRUN echo next-build\n')]);
+      expect((await next.exit).code, next.stderr()).toBe(0);
+      expect(stillAlive(agent.line)).toBe(false);
+      expect(existsSync(dirname(agent.socket)), agent.socket).toBe(false);
+      expect(procDirs()).toEqual([]);
+      await storeVerifies();
+    } finally {
+      // A failed run must not leave the agent behind for the next tests.
+      const [, pid] = agent.line.split(' ');
+      if (stillAlive(agent.line)) process.kill(Number(pid), 'SIGKILL');
+      await rm(dirname(agent.socket), { recursive: true, force: true });
+    }
+  }
+
+  it('dies with the CLI on SIGKILL (PDEATHSIG through setpriv), and the next build removes its socket dir', async () => {
+    // Nothing of ours is left to stop it: the kernel must, at once.
+    await killMidStep(async (agent) => expect(await waitFor(() => !stillAlive(agent.line), 3_000)).toBe(true));
+  });
+
+  it('without setpriv on PATH the agent survives the SIGKILL, and the next build kills it', async () => {
+    const bin = await tempDir('cli-path');
+    cleanup.push(bin);
+    for (const tool of ['node', 'ssh-agent', 'ssh-add']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    await killMidStep(async (agent) => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(stillAlive(agent.line)).toBe(true);
+    }, { PATH: bin });
   });
 });
