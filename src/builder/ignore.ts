@@ -1,5 +1,4 @@
 import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { resolveInRoot } from '../layers/rootpath.js';
 import { createIgnoreMatcher, dockerfileTooLarge, findDockerignore, MAX_DOCKERFILE_BYTES, parseDockerignore, type IgnoreMatcher } from '../parser/index.js';
@@ -10,7 +9,20 @@ import { readFileUpTo } from '../util/fs.js';
 export async function loadIgnore(dockerfilePath: string, contextDir: string, options: { contained: boolean; signal?: AbortSignal }): Promise<IgnoreMatcher | undefined> {
   const file = await findDockerignore(dockerfilePath, contextDir, options.signal !== undefined ? { signal: options.signal } : {});
   if (file === undefined) return undefined;
-  return createIgnoreMatcher(parseDockerignore(await readFile(buildFile(file, options.contained), 'utf8')));
+  return createIgnoreMatcher(parseDockerignore(await readIgnoreText(buildFile(file, options.contained), file, options.signal)));
+}
+
+/**
+ * A .dockerignore's text, never more than a Dockerfile may have (MAX_DOCKERFILE_BYTES): read whole
+ * without a bound, a huge one filled the heap as a huge Dockerfile did. BuildKit's frontend gets it
+ * in one gRPC message too. `path` is where to read, `name` what the error calls it.
+ */
+async function readIgnoreText(path: string, name: string, signal?: AbortSignal): Promise<string> {
+  const bytes = await readFileUpTo(path, MAX_DOCKERFILE_BYTES, signal);
+  if (bytes === undefined) {
+    throw new TsbuildError('CONTEXT', `${name} is larger than the ${MAX_DOCKERFILE_BYTES >> 20} MiB a .dockerignore may have`);
+  }
+  return bytes.toString('utf8');
 }
 
 /**
@@ -49,7 +61,8 @@ export async function readDockerfile(path: string, options: { contained?: boolea
 
 /** A named build context's own `.dockerignore` (there is no Dockerfile beside it). */
 export async function loadContextIgnore(dir: string): Promise<IgnoreMatcher | undefined> {
-  const text = await readFile(buildFile(join(dir, '.dockerignore'), false), 'utf8').catch((err: unknown) => {
+  const file = join(dir, '.dockerignore');
+  const text = await readIgnoreText(buildFile(file, false), file).catch((err: unknown) => {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   });

@@ -37,6 +37,12 @@ export function cleanPath(p: string): string {
 const goTrim = (s: string): string => s.replace(/^[\s\u0085]+|[\s\u0085]+$/g, '');
 
 /** Parse .dockerignore text (patternmatcher/ignorefile.ReadAll). */
+/**
+ * Patterns a .dockerignore may hold: each is matched against every path of the context, and 8
+ * million one-letter lines (16 MiB) took 21 s and 2.3 GB of heap. Far above a generated list.
+ */
+export const MAX_IGNORE_PATTERNS = 100_000;
+
 export function parseDockerignore(text: string): IgnorePattern[] {
   const out: IgnorePattern[] = [];
   text.replace(/^\ufeff/, '').split('\n').forEach((rawLine) => {
@@ -51,6 +57,9 @@ export function parseDockerignore(text: string): IgnorePattern[] {
       if (p.length > 1 && p.startsWith('/')) p = p.slice(1);
     }
     if (exclusion && p === '') throw new DockerfileError('illegal exclusion pattern: "!"', { file: '.dockerignore' });
+    if (out.length === MAX_IGNORE_PATTERNS) {
+      throw new DockerfileError(`more than ${MAX_IGNORE_PATTERNS} patterns`, { file: '.dockerignore', hint: 'a .dockerignore lists patterns, not every file' });
+    }
     out.push({ pattern: p, exclusion });
   });
   return out;

@@ -90,3 +90,17 @@ describe('a Dockerfile over 16 MiB', () => {
     }
   });
 });
+
+describe('a .dockerignore over 16 MiB', () => {
+  it('is refused naming it, before it is read whole (a sparse 100 MiB one), and nothing is tagged', async () => {
+    const dir = await tempDir('ignsize');
+    dirs.push(dir);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+    await writeFile(join(dir, '.dockerignore'), 'x\n');
+    await truncate(join(dir, '.dockerignore'), 100 << 20);
+    const r = await cli(['--root', root, 'build', '--progress', 'quiet', '-t', 'ign:1', dir]);
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toBe(`error: ${join(dir, '.dockerignore')} is larger than the 16 MiB a .dockerignore may have\n`);
+    expect(await store.tags.get('docker.io/library/ign:1')).toBeUndefined();
+  });
+});

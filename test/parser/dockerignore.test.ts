@@ -16,6 +16,16 @@ describe('parseDockerignore', () => {
       { pattern: 'spaced', exclusion: true },
     ]);
   });
+  it('takes 100,000 patterns and refuses one more, naming the file', () => {
+    const lines = (n: number): string => Array.from({ length: n }, (_, i) => `p${i}`).join('\n');
+    expect(parseDockerignore(lines(100_000))).toHaveLength(100_000);
+    expect(() => parseDockerignore(lines(100_001))).toThrow(/more than 100000 patterns/);
+    try {
+      parseDockerignore(lines(100_001));
+    } catch (err) {
+      expect(err).toMatchObject({ file: '.dockerignore' });
+    }
+  });
   it('rejects a lone !', () => {
     expect(() => parseDockerignore('!\n')).toThrow(/illegal exclusion pattern/);
   });
