@@ -19,8 +19,8 @@
  *     null: the file system refuses O_DIRECT (tmpfs before 6.6, some FUSE); a direct write that
  *     fails with EINVAL moves the rest of the blob to `fd` the same way.
  *     A direct write returns only when the device has the data, so the writes happen on a thread of
- *     the handle's own (up to NBUF buffers in flight): the caller's thread goes on hashing the next
- *     MiB meanwhile. Before, hashing and writing took turns on the I/O worker and held up the whole
+ *     the handle's own (NBUF buffers: one filling, two in flight; pull writes two blobs at once and
+ *     each buffer is RSS): the caller's thread goes on hashing the next MiB meanwhile. Before, hashing and writing took turns on the I/O worker and held up the whole
  *     commit of a 400 MB layer (the main thread producing the tar sat idle half the time, profiled).
  *     A write that fails is reported by the next directWrite or by directFinish.
  */
@@ -37,7 +37,7 @@
 #define ALIGN 4096
 #define STAGE (1 << 20)
 /* Buffers per handle: one being filled, the rest queued for or held by the writer thread. */
-#define NBUF 4
+#define NBUF 3
 
 typedef struct {
   int fd;  /* the caller's descriptor, left open */

@@ -109,7 +109,8 @@ export async function downloadToBlob(store: Store, source: string, options: { ex
   const { fetch } = await loadUndici();
   // undici's own fetch with our agent, not the global one: the agent trusts the NODE_EXTRA_CA_CERTS
   // that the bin/tsbuild launcher kept from Node's start-up (registry/tls.ts).
-  const dispatcher = await makeAgent({ ca: [] }, true, { bodyTimeout: idleMs });
+  // The same bound before the headers: a server that accepts and never answers hung for undici's 300 s.
+  const dispatcher = await makeAgent({ ca: [] }, true, { bodyTimeout: idleMs, headersTimeout: idleMs });
   try {
     return await download(store, source, { ...options, idleMs }, fetch, dispatcher);
   } finally {
@@ -132,7 +133,11 @@ async function download(
   for (let hop = 0; ; hop++) {
     response = await fetch(url, { redirect: 'manual', credentials: 'omit', dispatcher, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
       if (signal?.aborted === true) throw err;
-      throw new TsbuildError('CONTEXT', `${what}: request to ${url.href} failed: ${networkReason(err, options.idleMs)}`, { cause: err });
+      const reason = networkReason(err, options.idleMs);
+      throw new TsbuildError('CONTEXT', `${what}: request to ${url.href} failed: ${reason}`, {
+        cause: err,
+        ...(reason.startsWith('no response') ? { hint: 'a slow server: set TSBUILD_URL_IDLE_TIMEOUT to more seconds (0: wait forever)' } : {}),
+      });
     });
     const location = response.headers.get('location');
     if (response.status < 300 || response.status >= 400 || location === null) break;
@@ -192,7 +197,7 @@ async function download(
  */
 function networkReason(err: unknown, idleMs: number): string {
   const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-  return describeNetworkError(cause, { headersMs: 300_000, bodyMs: idleMs });
+  return describeNetworkError(cause, { headersMs: idleMs, bodyMs: idleMs });
 }
 
 function parseHttpUrl(text: string, original = text): URL {

@@ -81,7 +81,7 @@ function extraCaCerts(withRegistryCas: boolean): Promise<string[]> {
  * An undici Agent: system CAs (with NODE_EXTRA_CA_CERTS) plus, for a registry host, the certs.d
  * CAs and client cert (other hosts get `{ ca: [] }`).
  */
-export async function makeAgent(files: TlsFiles, verify: boolean, timeouts: { bodyTimeout?: number } = {}): Promise<Agent> {
+export async function makeAgent(files: TlsFiles, verify: boolean, timeouts: { bodyTimeout?: number; headersTimeout?: number } = {}): Promise<Agent> {
   const { Agent } = await loadUndici();
   // node:tls loaded here, not at start-up: every command would pay ~5 ms for it otherwise.
   const { rootCertificates } = await import('node:tls');
@@ -94,6 +94,7 @@ export async function makeAgent(files: TlsFiles, verify: boolean, timeouts: { bo
     },
     keepAliveTimeout: 10_000,
     ...(timeouts.bodyTimeout !== undefined ? { bodyTimeout: timeouts.bodyTimeout } : {}),
+    ...(timeouts.headersTimeout !== undefined ? { headersTimeout: timeouts.headersTimeout } : {}),
   });
 }
 

@@ -146,6 +146,10 @@ describe('ADD of URLs', () => {
         res.write(Buffer.alloc(1 << 20, 1));
         stalled.add(res);
         res.on('close', () => stalled.delete(res));
+      } else if (url === '/silent') {
+        // The request is read and never answered: not even headers.
+        stalled.add(res);
+        res.on('close', () => stalled.delete(res));
       } else res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -200,7 +204,7 @@ describe('ADD of URLs', () => {
     expect(changed.tree.get('/v')?.data).toBe(createHash('sha256').update('v2').digest('hex').slice(0, 16));
   });
 
-  it('a body that stalls fails after TSBUILD_URL_IDLE_TIMEOUT, naming the URL, and leaves no blob or temp file', async () => {
+  it('a body that stalls (or headers that never come) fails after TSBUILD_URL_IDLE_TIMEOUT, naming the URL, and leaves no blob or temp file', async () => {
     const blobs = (): Promise<string[]> => readdir(join(fx.root, 'blobs', 'sha256'));
     const before = await blobs();
     const saved = process.env.TSBUILD_URL_IDLE_TIMEOUT;
@@ -215,6 +219,10 @@ describe('ADD of URLs', () => {
         expect((err as { hint?: string }).hint).toContain('TSBUILD_URL_IDLE_TIMEOUT');
         expect(Date.now() - t0).toBeLessThan(10_000);
       }
+      // A server that never sends headers is bounded the same way (it waited undici's 300 s).
+      const silent = await buildError(`FROM busybox:local\nADD ${base}/silent /s\n`);
+      expect(silent).toMatchObject({ code: 'CONTEXT', line: 2, message: `ADD ${base}/silent: request to ${base}/silent failed: no response within 0.5s` });
+      expect((silent as { hint?: string }).hint).toContain('TSBUILD_URL_IDLE_TIMEOUT');
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(stalled.size).toBe(0); // the connections were dropped, not left open
       expect(await readdir(fx.store.tmpDir)).toEqual([]);

@@ -91,6 +91,18 @@ describe('save -o', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('an unknown --format is a usage error, not an OCI archive (save and parse alike)', async () => {
+    const dir = await outDir();
+    const save = await cli(['--root', root, 'save', '--format', 'dokker', '-o', join(dir, 'out.tar'), 'good:v1']);
+    expect(save.code).toBe(2);
+    expect(save.stderr).toBe('error: unknown format dokker\nhint: use --format oci or --format docker\n');
+    expect(await readdir(dir)).toEqual([]);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    const parse = await cli(['parse', '--format', 'yaml', '-f', join(dir, 'Dockerfile')]);
+    expect(parse.code).toBe(2);
+    expect(parse.stderr).toBe('error: unknown format yaml\nhint: use --format json or --format buildkit\n');
+  });
+
   it('a successful save replaces an existing file whole, keeping its permissions', async () => {
     const dir = await outDir();
     const file = join(dir, 'out.tar');

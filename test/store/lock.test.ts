@@ -56,4 +56,35 @@ describe('withFileLock', () => {
     await expect(withFileLock(path, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     await expect(withFileLock(path, () => Promise.resolve(7), AbortSignal.timeout(2000))).resolves.toBe(7);
   });
+
+  it('shared holds join one flock per process; a joined wait another caller aborts goes on waiting', async () => {
+    const path = join(dir, 'lease');
+    const fsx = loadFsx()!;
+    // Another open file description holds it exclusively, as another process's prune would.
+    const blocker = openSync(path, 'a');
+    expect(fsx.flock(blocker, true)).toBe(true);
+    try {
+      const first = withFileLock(path, () => Promise.resolve('first'), AbortSignal.timeout(200), 'shared');
+      const second = withFileLock(path, () => Promise.resolve('second'), undefined, 'shared');
+      await expect(first).rejects.toMatchObject({ name: expect.stringMatching(/Abort|Timeout/) as unknown });
+      let settled = false;
+      void second.finally(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false); // still waiting, on a wait of its own
+      closeSync(blocker);
+      await expect(second).resolves.toBe('second');
+    } finally {
+      try {
+        closeSync(blocker);
+      } catch {
+        // closed above
+      }
+    }
+    // Nested and concurrent shared holds, then an exclusive one from inside: refused, not a deadlock.
+    const inner = await withFileLock(path, () => withFileLock(path, () => Promise.resolve(1), undefined, 'shared'), undefined, 'shared');
+    expect(inner).toBe(1);
+    await expect(withFileLock(path, () => withFileLock(path, () => Promise.resolve(2)), undefined, 'shared')).rejects.toMatchObject({ code: 'STORE' });
+    // Once every shared hold is gone, the exclusive lock is ours, and re-entrant in its context.
+    await expect(withFileLock(path, () => withFileLock(path, () => Promise.resolve(3)))).resolves.toBe(3);
+  });
 });

@@ -2,6 +2,7 @@
 import { readDockerfile } from '../../builder/ignore.js';
 import { dumpBuildkit, parseDockerfile } from '../../parser/index.js';
 import { prune, verifyStore } from '../../store/index.js';
+import { TsbuildError } from '../../util/errors.js';
 import { flagBool, flagString } from '../args.js';
 import { formatBytes } from '../progress/tty.js';
 import { command, store, type Command } from './shared.js';
@@ -26,9 +27,11 @@ export const maintenanceCommands: Record<string, Command> = {
     { name: 'file', short: 'f', kind: 'string', help: 'Dockerfile path', default: 'Dockerfile' },
     { name: 'format', kind: 'string', help: 'json or buildkit', default: 'json' },
   ], async (args, io) => {
+    const format = flagString(args, 'format') ?? 'json';
+    if (format !== 'json' && format !== 'buildkit') throw new TsbuildError('USAGE', `unknown format ${format}`, { hint: 'use --format json or --format buildkit' });
     const file = flagString(args, 'file') ?? args.positionals[0] ?? 'Dockerfile';
     const text = await readDockerfile(file, { signal: io.signal });
-    if (flagString(args, 'format') === 'buildkit') io.stdout.write(dumpBuildkit(text));
+    if (format === 'buildkit') io.stdout.write(dumpBuildkit(text));
     else io.stdout.write(`${JSON.stringify(parseDockerfile(text, { file }), null, 2)}\n`);
     return 0;
   }),

@@ -55,12 +55,15 @@ export const transferCommands: Record<string, Command> = {
     { name: 'output', short: 'o', kind: 'string', help: 'archive path (default stdout)' },
     { name: 'format', kind: 'string', help: 'oci or docker', default: 'oci' },
   ], async (args, io) => {
+    const format = flagString(args, 'format') ?? 'oci';
+    // Checked first: an unknown format used to write an OCI archive without a word.
+    if (format !== 'oci' && format !== 'docker') throw new TsbuildError('USAGE', `unknown format ${format}`, { hint: 'use --format oci or --format docker' });
     const s = await store(args, io);
     const refs: ArchiveRef[] = [];
     for (const p of args.positionals) refs.push(await resolveLocal(s, p).then((l) => ({ name: l.name, manifest: l.digest })));
     if (refs.length === 0) throw new TsbuildError('USAGE', 'save needs at least one image');
     const file = flagString(args, 'output');
-    const docker = flagString(args, 'format') === 'docker';
+    const docker = format === 'docker';
     const write = (out: NodeJS.WritableStream): Promise<void> =>
       docker ? exportDockerArchive(s, refs, out, { signal: io.signal }) : exportOciArchive(s, refs, out, { compression: 'gzip', signal: io.signal });
     // A failed save leaves no partial archive, and an archive that was there before as it was.
