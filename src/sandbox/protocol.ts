@@ -37,7 +37,16 @@ export function encodeSpec(spec: SandboxSpec, workRoot: string, files: PreparedF
     // Named, never quoted: the value may be a secret (RUN --mount=type=secret,env=...).
     if (t.includes('\0')) throw new TsbuildError('SANDBOX', `sandbox spec value contains a NUL byte: ${describeToken(t)}`);
   }
-  return Buffer.from(tokens.map((t) => `${t}\0`).join(''), 'utf8');
+  return withLength(Buffer.from(tokens.map((t) => `${t}\0`).join(''), 'utf8'));
+}
+
+/**
+ * The spec as the launcher reads it: its byte count, NUL, then the tokens. The launcher stops at
+ * the count instead of waiting for EOF, which node sends only when its event loop gets round to
+ * closing the pipe (12 ms into a RUN step, measured).
+ */
+export function withLength(tokens: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${tokens.length}\0`), tokens]);
 }
 
 function wholeNumber(what: string, n: number): number {

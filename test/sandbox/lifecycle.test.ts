@@ -75,7 +75,7 @@ describe('sandbox lifecycle', () => {
     const s = spec(`echo ready; sleep ${bg} & exec sleep ${fg}`);
     await prepareWorkRoot(s, s.workRoot);
     const tokens = encodeSpec(s, s.workRoot, { hostsPath: join(s.workRoot, 'hosts'), resolvPath: join(s.workRoot, 'resolv.conf') })
-      .toString('utf8').split('\0').slice(0, -1);
+      .toString('utf8').split('\0').slice(1, -1); // without the leading byte count
     tokens[tokens.indexOf('ppid') + 1] = '__PPID__';
     const script = join(fx.dir, 'parent.mjs');
     writeFileSync(script, `
@@ -83,7 +83,8 @@ describe('sandbox lifecycle', () => {
       const tokens = JSON.parse(process.env.SPEC_TOKENS).map((t) => (t === '__PPID__' ? String(process.pid) : t));
       const child = spawn(process.argv[2], [], { stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'ignore'] });
       child.stdout.pipe(process.stdout);
-      child.stdio[3].end(Buffer.from(tokens.map((t) => t + '\\0').join('')));
+      const body = Buffer.from(tokens.map((t) => t + '\\0').join(''));
+      child.stdio[3].end(Buffer.concat([Buffer.from(body.length + '\\0'), body]));
     `);
     const parent = spawn(process.execPath, [script, await findLauncher()], { env: { ...process.env, SPEC_TOKENS: JSON.stringify(tokens) }, stdio: ['ignore', 'pipe', 'inherit'] });
     let state: ReturnType<typeof readState>;

@@ -111,6 +111,34 @@ describe('runInSandbox basics', () => {
     expect(alice.stdout).toContain('CapBnd:\t00000000a80425fb');
   });
 
+  it('reads its spec up to the byte count in front, and refuses one without it or cut short', async () => {
+    const workRoot = fx.workRoot();
+    await prepareWorkRoot(baseSpec([fx.rootfs], workRoot, ''), workRoot);
+    const input = encodeSpec(baseSpec([fx.rootfs], workRoot, 'echo counted'), workRoot, { hostsPath: join(workRoot, 'hosts'), resolvPath: join(workRoot, 'resolv.conf') });
+    const tokens = input.subarray(input.indexOf(0) + 1);
+    /** Runs the launcher on `spec`, keeping its end of the pipe open until the launcher exits. */
+    const launch = async (spec: Buffer): Promise<{ out: string; status: string }> => {
+      const child = spawn(await findLauncher(), [], { stdio: ['ignore', 'pipe', 'ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let status = '';
+      child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+      child.stdio[4]?.on('data', (c: Buffer) => (status += c.toString()));
+      (child.stdio[3] as Writable).write(spec); // no EOF: the count alone must end the read
+      const timer = setTimeout(() => (child.stdio[3] as Writable).end(), 3000);
+      await new Promise((resolve) => child.on('close', resolve));
+      clearTimeout(timer);
+      return { out, status };
+    };
+    try {
+      const started = Date.now();
+      expect((await launch(input)).out).toBe('counted\n');
+      expect(Date.now() - started).toBeLessThan(2500); // it did not wait for the EOF sent at 3 s
+      expect((await launch(tokens)).status).toMatch(/^E spec: bad length/);
+    } finally {
+      await clearWorkRoot(workRoot);
+    }
+  });
+
   it('keeps only fds 0-2 open in the step, even ones the launcher inherited', async () => {
     const workRoot = fx.workRoot();
     await prepareWorkRoot(baseSpec([fx.rootfs], workRoot, ''), workRoot);
