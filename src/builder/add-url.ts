@@ -133,11 +133,7 @@ async function download(
   for (let hop = 0; ; hop++) {
     response = await fetch(url, { redirect: 'manual', credentials: 'omit', dispatcher, ...(signal !== undefined ? { signal } : {}) }).catch((err: unknown) => {
       if (signal?.aborted === true) throw err;
-      const reason = networkReason(err, options.idleMs);
-      throw new TsbuildError('CONTEXT', `${what}: request to ${url.href} failed: ${reason}`, {
-        cause: err,
-        ...(reason.startsWith('no response') ? { hint: 'a slow server: set TSBUILD_URL_IDLE_TIMEOUT to more seconds (0: wait forever)' } : {}),
-      });
+      throw networkFailure(`${what}: request to ${url.href} failed`, err, options.idleMs);
     });
     const location = response.headers.get('location');
     if (response.status < 300 || response.status >= 400 || location === null) break;
@@ -163,11 +159,7 @@ async function download(
     for (;;) {
       const next = await chunks.next().catch((err: unknown) => {
         if (signal?.aborted === true) throw err;
-        const reason = networkReason(err, options.idleMs);
-        throw new TsbuildError('CONTEXT', `${what}: reading ${url.href} failed: ${reason}`, {
-          cause: err,
-          ...(reason.startsWith('response stalled') ? { hint: 'a slow server: set TSBUILD_URL_IDLE_TIMEOUT to more seconds (0: wait forever)' } : {}),
-        });
+        throw networkFailure(`${what}: reading ${url.href} failed`, err, options.idleMs);
       });
       if (next.done === true) break;
       const chunk = next.value;
@@ -192,12 +184,18 @@ async function download(
 }
 
 /**
- * undici's fetch wraps transport failures in a bare TypeError ('fetch failed' before the headers,
- * 'terminated' in the body); what happened is its cause. Headers: undici's default 300 s limit.
+ * `failed` and what happened. undici's fetch wraps transport failures in a bare TypeError ('fetch
+ * failed' before the headers, 'terminated' in the body); what happened is its cause. Headers and
+ * body are both bounded by the idle timeout, and either running out gets the hint.
  */
-function networkReason(err: unknown, idleMs: number): string {
+function networkFailure(failed: string, err: unknown, idleMs: number): TsbuildError {
   const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-  return describeNetworkError(cause, { headersMs: idleMs, bodyMs: idleMs });
+  const reason = describeNetworkError(cause, { headersMs: idleMs, bodyMs: idleMs });
+  const timedOut = reason.startsWith('no response') || reason.startsWith('response stalled');
+  return new TsbuildError('CONTEXT', `${failed}: ${reason}`, {
+    cause: err,
+    ...(timedOut ? { hint: 'a slow server: set TSBUILD_URL_IDLE_TIMEOUT to more seconds (0: wait forever)' } : {}),
+  });
 }
 
 function parseHttpUrl(text: string, original = text): URL {
