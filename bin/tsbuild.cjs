@@ -22,8 +22,9 @@ try {
 } catch {
   // no cache yet
 }
-// The CommonJS wrapper, as Module.wrap() writes it (not exported to ES modules).
-const source = `(function (exports, require, module, __filename, __dirname) { ${readFileSync(file, 'utf8')}\n});`;
+// The bundle is already wrapped as Module.wrap() would wrap it, and pure ASCII (scripts/bundle.mjs):
+// latin1 makes one flat one-byte string of it with no UTF-8 decoding and nothing to concatenate.
+const source = readFileSync(file, 'latin1');
 const script = new Script(source, { filename: file, ...(cachedData ? { cachedData } : {}) });
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, createRequire(file), cli, file, dirname(file));
