@@ -9,7 +9,16 @@
  * Every mount lives only in the child's mount namespace, so it vanishes with the step's
  * processes; when pid 1 exits the kernel kills the rest of the pid namespace. The launcher dies
  * with node (PDEATHSIG SIGTERM -> it kills the child and cleans up), the child with the launcher
- * (PDEATHSIG SIGKILL). */
+ * (PDEATHSIG SIGKILL).
+ *
+ * Tearing the mount namespace down is slow: the overlay's unmount frees one dentry per path the
+ * step touched (~100 ms for a step that wrote 2,000 files; the kernel does it inside the last
+ * process's exit, before its parent hears of it). So the launcher holds the namespace open
+ * (/proc/<child>/ns/mnt, opened when the child says it has unshared) and lets it go only after
+ * it has written the step's status and closed its output: node commits the upper dir while the
+ * kernel unmounts on the other core, and waits for the launcher's exit only before it removes
+ * the work root. Nothing is running in the namespace by then (the pid namespace died with pid 1),
+ * and if the launcher dies the kernel drops the namespace with it. */
 #include "sb_common.h"
 #include "sb_spec.h"
 #include "sb_fs.h"
@@ -62,19 +71,23 @@ static void loopback_up(void) {
   close(fd);
 }
 
-static void child_main(const struct sb_spec *s, const char *wr, int syncr, int stubw, int outw, int errw) {
+static void child_main(const struct sb_spec *s, const char *wr, int syncr, int stubw, int nsw, int outw, int errw) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(outw, 1) < 0 || dup2(errw, 2) < 0) die("dup2: %m");
-  int keep[] = {0, 1, 2, STATUS_FD, syncr, stubw};
-  close_fds_except(keep, 6);
+  int keep[] = {0, 1, 2, STATUS_FD, syncr, stubw, nsw};
+  close_fds_except(keep, 7);
   char go;
   if (read(syncr, &go, 1) != 1) _exit(1); /* the launcher gave up */
   close(syncr);
   if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (s->net_none ? CLONE_NEWNET : 0))) die("unshare: %m");
+  /* The launcher may hold the new mount namespace from now on (see the top of this file); if it
+   * has not opened it before this process exits, the teardown just happens here, as it used to. */
+  if (write(nsw, "\1", 1) != 1) die("unshare: telling the launcher: %m");
+  close(nsw);
   if (*s->hostname && sethostname(s->hostname, strlen(s->hostname))) die("sethostname: %m");
   if (s->net_none) loopback_up();
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("making mounts private: %m");
@@ -143,15 +156,31 @@ static void append_state(const char *fmt, long long a, unsigned long long b, con
   close(fd);
 }
 
-/* Pumps the child's output to ours and collects stub records until the child is reaped. */
-static int supervise(pid_t pid, int outr, int errr, int stubr, char **stubs, size_t *stubs_len) {
-  struct pollfd pf[3] = {{.fd = outr, .events = POLLIN}, {.fd = errr, .events = POLLIN}, {.fd = stubr, .events = POLLIN}};
+/* Opens the child's mount namespace once it has unshared one (a byte on nsr). -1 if the child is
+ * already gone: then its own exit tears the namespace down. */
+static int hold_mount_ns(pid_t pid, int nsr) {
+  char go, path[64];
+  if (read(nsr, &go, 1) != 1) return -1;
+  snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Pumps the child's output to ours, collects stub records and takes hold of the child's mount
+ * namespace (*nsfd) until the child is reaped. */
+static int supervise(pid_t pid, int outr, int errr, int stubr, int nsr, int *nsfd, char **stubs, size_t *stubs_len) {
+  struct pollfd pf[4] = {{.fd = outr, .events = POLLIN}, {.fd = errr, .events = POLLIN}, {.fd = stubr, .events = POLLIN}, {.fd = nsr, .events = POLLIN}};
   size_t cap = 0;
   int status = 0, reaped = 0;
   char buf[65536];
   for (int final = 0; !final;) {
     if (reaped) final = 1; /* one last non-blocking drain after the child is gone */
-    else poll(pf, 3, 200);
+    else poll(pf, pf[3].fd >= 0 ? 4 : 3, 200);
+    /* Only while the child is unreaped: after that its pid may name another process. */
+    if (pf[3].fd >= 0 && (pf[3].revents || final)) {
+      if (!final) *nsfd = hold_mount_ns(pid, pf[3].fd);
+      close(pf[3].fd);
+      pf[3].fd = -1;
+    }
     for (int i = 0; i < 3; i++) {
       while (pf[i].fd >= 0) {
         ssize_t r = read(pf[i].fd, buf, sizeof buf);
@@ -210,8 +239,8 @@ int main(void) {
   cg_setup(&s, &cg, name);
   for (size_t i = 0; i < cg.n; i++) append_state("cgroup %lld %llu %s\n", 0, 0, cg.dirs[i]);
 
-  int syncp[2], stubp[2], outp[2], errp[2];
-  if (pipe2(syncp, O_CLOEXEC) || pipe2(stubp, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC))
+  int syncp[2], stubp[2], nsp[2], outp[2], errp[2];
+  if (pipe2(syncp, O_CLOEXEC) || pipe2(stubp, O_CLOEXEC) || pipe2(nsp, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC))
     die("pipe: %m");
   if (unshare(CLONE_NEWPID)) die("unshare pid namespace: %m");
   sigset_t block, old;
@@ -226,14 +255,16 @@ int main(void) {
     die_hook = NULL;
     close(syncp[1]);
     close(stubp[0]);
+    close(nsp[0]);
     close(outp[0]);
     close(errp[0]);
-    child_main(&s, wr, syncp[0], stubp[1], outp[1], errp[1]);
+    child_main(&s, wr, syncp[0], stubp[1], nsp[1], outp[1], errp[1]);
   }
   child_pid = pid;
   sigprocmask(SIG_SETMASK, &old, NULL);
   close(syncp[0]);
   close(stubp[1]);
+  close(nsp[1]);
   close(outp[1]);
   close(errp[1]);
   append_state("child %lld %llu%s\n", pid, proc_starttime(pid), "");
@@ -244,9 +275,11 @@ int main(void) {
   fcntl(outp[0], F_SETFL, O_NONBLOCK);
   fcntl(errp[0], F_SETFL, O_NONBLOCK);
   fcntl(stubp[0], F_SETFL, O_NONBLOCK);
+  fcntl(nsp[0], F_SETFL, O_NONBLOCK);
   char *stubs = NULL;
   size_t stubs_len = 0;
-  int status = supervise(pid, outp[0], errp[0], stubp[0], &stubs, &stubs_len);
+  int nsfd = -1;
+  int status = supervise(pid, outp[0], errp[0], stubp[0], nsp[0], &nsfd, &stubs, &stubs_len);
   child_pid = 0;
   int oom = cg_oom_killed(&cg);
   char upper[PATH_MAX + 8];
@@ -263,5 +296,10 @@ int main(void) {
   }
   len = snprintf(line, sizeof line, "X %d %d %d\n", code, WIFSIGNALED(status) ? WTERMSIG(status) : 0, oom);
   write_all(STATUS_FD, line, (size_t)len);
+  /* node has all it needs once these close; the unmount happens on the last reference. */
+  close(1);
+  close(2);
+  close(STATUS_FD);
+  if (nsfd >= 0) close(nsfd);
   return 0;
 }

@@ -3,6 +3,10 @@
  * stdout/stderr to the callbacks and turns the launcher's status (fd 4) into a result or a
  * TsbuildError('SANDBOX'). Abort sends SIGTERM: the launcher kills the step's pid namespace,
  * removes its cgroups and exits; SIGKILL follows if it does not within a few seconds.
+ * The result comes as soon as the launcher has written the step's exit and closed its output,
+ * while it may still be letting go of the step's mount namespace (native/sandbox.c: the
+ * unmount runs on the other core during the commit); dispose() waits for its exit before it
+ * removes the work root.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -22,12 +26,18 @@ export async function runInSandbox(spec: SandboxSpec, options: { signal?: AbortS
   throwIfAborted(signal);
   const workRoot = resolve(spec.workRoot);
   let ok = false;
+  let launcherExited: Promise<void> = Promise.resolve();
+  const clear = async (): Promise<void> => {
+    await launcherExited;
+    await clearWorkRoot(workRoot);
+  };
   try {
     const launcher = await findLauncher();
     const files = await prepareWorkRoot(spec, workRoot);
     const input = encodeSpec(spec, workRoot, files);
     throwIfAborted(signal);
-    const { exitStatus, statusText, aborted } = await runLauncher(launcher, input, spec, signal);
+    const { exitStatus, statusText, aborted, exited } = await runLauncher(launcher, input, spec, signal);
+    launcherExited = exited;
     const status = parseStatus(statusText);
     if (aborted) throw new AbortError(signal?.reason);
     // Ctrl-C reaches the launcher and node together; whichever sees it first, it is an interruption.
@@ -42,10 +52,10 @@ export async function runInSandbox(spec: SandboxSpec, options: { signal?: AbortS
       ...(signalName === undefined ? {} : { signal: signalName }),
       oomKilled,
       upperDir: join(workRoot, 'upper'),
-      dispose: () => clearWorkRoot(workRoot),
+      dispose: clear,
     };
   } finally {
-    if (!ok) await clearWorkRoot(workRoot);
+    if (!ok) await clear();
   }
 }
 
@@ -55,10 +65,16 @@ function signalNameOf(n: number): string {
 }
 
 interface LauncherOutcome {
+  /** How the launcher ended ("exit 0"), or "running" when the outcome came before its exit. */
   exitStatus: string;
   statusText: string;
   aborted: boolean;
+  /** Settles when the launcher has exited (never rejects). */
+  exited: Promise<void>;
 }
+
+/** The launcher's last line for a step that ran: "X exit signal oom". */
+const EXIT_LINE = /^X /m;
 
 function runLauncher(launcher: string, input: Buffer, spec: SandboxSpec, signal?: AbortSignal): Promise<LauncherOutcome> {
   return new Promise((resolvePromise, reject) => {
@@ -70,6 +86,17 @@ function runLauncher(launcher: string, input: Buffer, spec: SandboxSpec, signal?
     let statusText = '';
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
+    let markExited: () => void = () => undefined;
+    const exited = new Promise<void>((done) => {
+      markExited = done;
+    });
+    // Output and status are complete when all three pipes have closed; with an exit line in the
+    // status, that is the outcome, whether or not the launcher has exited yet.
+    let openPipes = 3;
+    const onPipeClosed = (): void => {
+      if (--openPipes === 0 && EXIT_LINE.test(statusText)) resolvePromise({ exitStatus: 'running', statusText, aborted, exited });
+    };
+    for (const stream of [stdout, stderr, statusOut]) stream.on('close', onPipeClosed);
     const onAbort = (): void => {
       aborted = true;
       child.kill('SIGTERM');
@@ -90,7 +117,8 @@ function runLauncher(launcher: string, input: Buffer, spec: SandboxSpec, signal?
     child.on('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
-      resolvePromise({ exitStatus: sig ? `signal ${sig}` : `exit ${code}`, statusText, aborted });
+      markExited();
+      resolvePromise({ exitStatus: sig ? `signal ${sig}` : `exit ${code}`, statusText, aborted, exited });
     });
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();

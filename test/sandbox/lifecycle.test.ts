@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanupStale, runInSandbox } from '../../src/sandbox/index.js';
@@ -21,6 +21,28 @@ function readState(workRoot: string): { launcher: number; cgroups: string[] } {
 
 /** A unique sleep duration to find the step's processes on the host by. */
 const marker = (): string => String(900_000 + Math.floor(Math.random() * 99_999));
+
+/** Processes with `ns` ("mnt:[N]") as their namespace or open as a file. */
+function holdersOf(ns: string): number[] {
+  const holders: number[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const links = [`/proc/${pid}/ns/mnt`, ...readdirSync(`/proc/${pid}/fd`).map((fd) => `/proc/${pid}/fd/${fd}`)];
+      if (links.some((l) => readlinkOrEmpty(l) === ns)) holders.push(Number(pid));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return holders;
+}
+
+function readlinkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
 
@@ -100,6 +122,20 @@ describe('sandbox lifecycle', () => {
     expect(await waitFor(() => !alive(launcher))).toBe(true);
     expect(existsSync(join(s.workRoot, 'sandbox.state'))).toBe(false);
     for (const cg of cgroups) expect(existsSync(cg)).toBe(false);
+  });
+
+  it('lets go of the step\'s mount namespace by the time dispose returns, whoever tore it down', async () => {
+    // The launcher holds the namespace past the step's exit so the unmount overlaps the commit;
+    // nothing may hold it once the work root is gone.
+    const s = spec('mkdir -p /d && for i in $(seq 1 200); do echo $i > /d/f$i; done; readlink /proc/self/ns/mnt');
+    const { result, stdout } = await capture(s);
+    const ns = stdout.trim();
+    expect(ns).toMatch(/^mnt:\[\d+\]$/);
+    expect(result.exitCode).toBe(0);
+    expect(readdirSync(join(result.upperDir, 'd'))).toHaveLength(200);
+    await result.dispose();
+    expect(readdirSync(s.workRoot)).toEqual([]);
+    expect(holdersOf(ns)).toEqual([]);
   });
 
   it('makes no cgroup for a run without limits (joining one costs a kernel RCU grace period)', async () => {
