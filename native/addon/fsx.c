@@ -164,7 +164,11 @@ static void put64(double *f, int hi, uint64_t v) {
 static napi_value js_lstatDir(napi_env env, napi_callback_info info) {
   char path[4096];
   if (!path_arg(env, info, path, sizeof path, "lstatDir(path: string)")) return NULL;
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* O_NOATIME: listing a directory for a layer or a cache key is no access of the user's; and on
+   * relatime the first listing of a fresh directory writes its inode. Allowed to the owner and to
+   * CAP_FOWNER only, so EPERM means: list it the ordinary way. */
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return throw_errno_path(env, errno, "scandir", path, NULL);
   DIR *dir = fdopendir(fd);
   if (dir == NULL) {

@@ -93,13 +93,16 @@ export async function upperDirChanges(upperDir: string, lowerDirs: string[], opt
   const overlay = lowerDirs.length > 0;
   const out: Change[] = [];
   const tick = cooperative();
+  // Paths by concatenation: the relative parts are names from the listing, and path.join's
+  // normalizing scan per entry was ~10 % of walking a 2,000-file layer (cpu profile).
+  const prefix = join(upperDir, '/');
   // Synchronous metadata calls (see util/cooperate.ts): a COPY of 30,000 files lands here whole.
   async function walk(rel: string): Promise<void> {
-    const { names, stats } = byteOrdered(listDir(rel === '' ? upperDir : join(upperDir, rel)));
+    const { names, stats } = byteOrdered(listDir(rel === '' ? upperDir : prefix + rel));
     for (const [i, name] of names.entries()) {
       await tick(options.signal);
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const abs = join(upperDir, childRel);
+      const abs = prefix + childRel;
       const st = stats[i] as FileStat;
       if (overlay && isWhiteoutStat(st)) {
         if (existsBelow(childRel, lowerDirs)) out.push({ kind: 'whiteout', path: childRel, stat: st });

@@ -7,7 +7,7 @@ import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { BIG_BUFFER, takeBigBuffer } from '../util/buffers.js';
 import { cooperative } from '../util/cooperate.js';
-import { TsbuildError } from '../util/errors.js';
+import { errnoCode, TsbuildError } from '../util/errors.js';
 import type { Change } from './changes.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type EntryType, type TarHeader } from './tar/header.js';
 
@@ -76,7 +76,7 @@ class TarPacker {
   /** Reads `size` bytes of the file in; O_NOFOLLOW so a symlink swapped in since the lstat is refused. */
   *appendFile(path: string, size: number, signal: AbortSignal | undefined): Generator<Buffer> {
     if (size === 0) return;
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const fd = openForArchive(path);
     let read = 0;
     try {
       while (read < size) {
@@ -108,10 +108,29 @@ class TarPacker {
   }
 }
 
+/**
+ * O_NOATIME: archiving is no access of the file's; and a step's new files would each have their
+ * inode written by the first read on relatime (atime <= mtime), ~20 % of reading 2,000 fresh
+ * small files (C probe, first reads with and without). Only the owner or CAP_FOWNER may ask.
+ */
+let noAtime = constants.O_NOATIME;
+
+function openForArchive(path: string): number {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW;
+  try {
+    return openSync(path, flags | noAtime);
+  } catch (err) {
+    if (noAtime === 0 || errnoCode(err) !== 'EPERM') throw err;
+    noAtime = 0;
+    return openSync(path, flags);
+  }
+}
+
 function* tarChunks(root: string, changes: Change[], options: TarOptions): Generator<Buffer> {
   const sde = options.sourceDateEpoch;
   const out = new TarPacker();
   const links = new Map<string, string>(); // "dev:ino" → first path, for hard links
+  const rootSlash = join(root, '/'); // change paths are clean relative paths: concatenated, not joined
   for (const change of changes) {
     options.signal?.throwIfAborted();
     const dir = posix.dirname(change.path);
@@ -150,7 +169,7 @@ function* tarChunks(root: string, changes: Change[], options: TarOptions): Gener
     if (header.type === 'file') header.size = st.size;
     yield* out.append(encodeHeader(header));
     if (header.type === 'file') {
-      yield* out.appendFile(join(root, change.path), header.size, options.signal);
+      yield* out.appendFile(rootSlash + change.path, header.size, options.signal);
       yield* out.append(paddingFor(header.size));
     }
     if (header.type === 'dir' && change.opaque) yield* out.append(encodeHeader(marker(`${change.path}/${OPAQUE_WHITEOUT}`, st, sde)));

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../src/image/digest.js';
@@ -71,5 +71,21 @@ describe('changesToTar on a plain tree', () => {
     utimesSync(join(root, 'bin/sh'), new Date(), new Date());
     const again = await collect(changesToTar(root, await upperDirChanges(root, []), { sourceDateEpoch: 1_000_000 }));
     expect(sha256Digest(again)).toBe(sha256Digest(tar));
+  });
+});
+
+describe('changesToTar leaves access times alone', () => {
+  const dir = tempDir();
+  afterAll(() => cleanup(dir));
+
+  it('reads files and lists directories without updating their atime (a relatime mount would)', async () => {
+    const root = join(dir, 'root');
+    makeTree(root, { 'sub/file': 'content' });
+    // atime before mtime: the first read on a relatime mount writes a new atime, unless O_NOATIME.
+    const [atime, mtime] = [new Date('2020-01-01T00:00:00Z'), new Date('2021-01-01T00:00:00Z')];
+    for (const p of ['sub/file', 'sub']) utimesSync(join(root, p), atime, mtime);
+    const tar = await collect(changesToTar(root, await upperDirChanges(root, [])));
+    expect(tar.includes(Buffer.from('content'))).toBe(true);
+    for (const p of ['sub/file', 'sub']) expect(statSync(join(root, p)).atime.toISOString()).toBe(atime.toISOString());
   });
 });
