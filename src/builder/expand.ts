@@ -7,17 +7,27 @@ import { DockerfileError } from '../parser/errors.js';
 import { expandWordWithMatches, expandWords, type ExpandOptions } from '../parser/shell/index.js';
 import type { Location } from '../parser/types.js';
 
+const NO_VARS: ReadonlyMap<string, string> = new Map();
+
 export class Expander {
   readonly used = new Set<string>();
-  readonly #env: Map<string, string>;
+  #env: Map<string, string> | (() => Map<string, string>);
   readonly #escape: '\\' | '`';
   readonly #location: Location;
 
-  /** `env`: the stage's build env (state.ts buildEnv). */
-  constructor(env: Map<string, string>, escape: '\\' | '`', location: Location) {
+  /**
+   * `env`: the stage's build env (state.ts buildEnv), or a function that makes it, called on the
+   * first expansion: building it is linear in the stage's ENVs, for every step.
+   */
+  constructor(env: Map<string, string> | (() => Map<string, string>), escape: '\\' | '`', location: Location) {
     this.#env = env;
     this.#escape = escape;
     this.#location = location;
+  }
+
+  #vars(): Map<string, string> {
+    if (typeof this.#env === 'function') this.#env = this.#env();
+    return this.#env;
   }
 
   word(text: string): string {
@@ -35,7 +45,8 @@ export class Expander {
 
   #expand(text: string, options: ExpandOptions): string {
     try {
-      const r = expandWordWithMatches(text, this.#env, options);
+      // Only a `$` reads a variable: a word without one needs no env (most ENV and LABEL words).
+      const r = expandWordWithMatches(text, text.includes('$') ? this.#vars() : NO_VARS, options);
       for (const m of r.matched) this.used.add(m);
       return r.result;
     } catch (err) {
@@ -46,7 +57,7 @@ export class Expander {
   words(text: string): string[] {
     try {
       this.word(text);
-      return expandWords(text, this.#env, { escape: this.#escape });
+      return expandWords(text, text.includes('$') ? this.#vars() : NO_VARS, { escape: this.#escape });
     } catch (err) {
       throw located(err, this.#location);
     }

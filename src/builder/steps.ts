@@ -80,7 +80,9 @@ export function historyEntry(createdBy: string, env: StepEnv, emptyLayer: boolea
 }
 
 export async function dispatch(ins: Instruction, state: StageState, env: StepEnv): Promise<Prepared> {
-  const x = new Expander(buildEnv(state), env.escape, ins.location);
+  // The env is made on the first expansion that needs one; ARG sets variables while it expands,
+  // so its expansions all see the env from before the instruction, as BuildKit's do.
+  const x = new Expander(ins.kind === 'ARG' ? buildEnv(state) : () => buildEnv(state), env.escape, ins.location);
   const record = (createdBy: string): Prepared => {
     (state.config.history ??= []).push(historyEntry(createdBy, env, true));
     return { state };
