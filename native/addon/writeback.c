@@ -20,7 +20,8 @@
  *     fails with EINVAL moves the rest of the blob to `fd` the same way.
  *     A direct write returns only when the device has the data, so the writes happen on a thread of
  *     the handle's own (NBUF buffers: one filling, two in flight; pull writes two blobs at once and
- *     each buffer is RSS): the caller's thread goes on hashing the next MiB meanwhile. Before, hashing and writing took turns on the I/O worker and held up the whole
+ *     each buffer is RSS): the caller's thread goes on hashing the next MiB meanwhile. Before,
+ *     hashing and writing took turns on the I/O worker and held up the whole
  *     commit of a 400 MB layer (the main thread producing the tar sat idle half the time, profiled).
  *     A write that fails is reported by the next directWrite or by directFinish.
  */

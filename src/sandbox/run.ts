@@ -86,10 +86,7 @@ function runLauncher(launcher: string, input: Buffer, spec: SandboxSpec, signal?
     let statusText = '';
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
-    let markExited: () => void = () => undefined;
-    const exited = new Promise<void>((done) => {
-      markExited = done;
-    });
+    const exited = new Promise<void>((done) => child.once('close', () => done()));
     // Output and status are complete when all three pipes have closed; with an exit line in the
     // status, that is the outcome, whether or not the launcher has exited yet.
     let openPipes = 3;
@@ -117,7 +114,6 @@ function runLauncher(launcher: string, input: Buffer, spec: SandboxSpec, signal?
     child.on('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
-      markExited();
       resolvePromise({ exitStatus: sig ? `signal ${sig}` : `exit ${code}`, statusText, aborted, exited });
     });
     signal?.addEventListener('abort', onAbort, { once: true });
