@@ -7,7 +7,8 @@
 // copy is a new large-object page run); read as latin1 the flat file is one copy.
 // Why bundle: a warm no-change build is dominated by process start-up, and resolving, reading and
 // compiling ~150 separate ES modules cost ~70 ms of it. CommonJS because only a classic script can
-// be compiled with a code cache on Node 20 (ES modules cannot); dynamic imports become require() (Node 20.19+ loads the ESM-only `ora` that way). Packages stay external.
+// be compiled with a code cache on Node 20 (ES modules cannot); dynamic imports become require()
+// (Node 20.19+ loads the ESM-only `ora` that way). Packages stay external.
 // The library entry point (dist/src/index.js) is still the plain tsc output.
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
